@@ -1,0 +1,217 @@
+//===- Driver.cpp - the pfc command line -----------------------------------===//
+//
+// pfc compile: model + cluster (+ profile) -> passes -> plan file.
+// pfc opt:     plan file -> passes -> plan file.
+// Both verify after every pass unless --no-verify, write the output only on
+// success, and exit with the codes of Diagnostics.h.
+//
+//===----------------------------------------------------------------------===//
+#include "Driver.h"
+
+#include "InputLoader.h"
+#include "backends/PlanIO.h"
+#include "ir/Diagnostics.h"
+#include "ir/PlanConversion.h"
+#include "passes/PassManager.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <google/protobuf/text_format.h>
+
+namespace cl = llvm::cl;
+
+namespace pfc {
+namespace {
+
+cl::OptionCategory Category("pfc options");
+cl::SubCommand CompileCmd("compile", "compile a model and cluster into a plan");
+cl::SubCommand OptCmd("opt", "run passes over an existing plan");
+
+// compile
+cl::opt<std::string> ModelOpt("model", cl::desc("model: a .textproto/.json file or a preset"),
+                              cl::value_desc("M"), cl::init("bert-large"), cl::sub(CompileCmd),
+                              cl::cat(Category));
+cl::opt<std::string> ClusterOpt("cluster",
+                                cl::desc("cluster: a .textproto/.json file or a preset"),
+                                cl::value_desc("C"), cl::init("v100-dgx1"), cl::sub(CompileCmd),
+                                cl::cat(Category));
+cl::opt<std::string> ProfileOpt("profile",
+                                cl::desc("measured per-block profile CSV (PipeFisher format); "
+                                         "overrides the analytic block costs"),
+                                cl::value_desc("P"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<proto::Schedule> ScheduleOpt(
+    "schedule", cl::desc("pipeline schedule"), cl::init(proto::ONE_F_ONE_B),
+    cl::values(clEnumValN(proto::GPIPE, "gpipe", "all forwards, then all backwards"),
+               clEnumValN(proto::ONE_F_ONE_B, "1f1b", "one forward, one backward"),
+               clEnumValN(proto::INTERLEAVED, "interleaved",
+                          "Megatron interleaved 1F1B (needs --virtual-stages)"),
+               clEnumValN(proto::CHIMERA, "chimera", "bidirectional pipelines")),
+    cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> StagesOpt("stages", cl::desc("pipeline devices per replica (S)"), cl::init(8),
+                       cl::value_desc("S"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> MicrobatchesOpt("microbatches",
+                             cl::desc("micro-batches per step per pipeline replica (N)"),
+                             cl::init(16), cl::value_desc("N"), cl::sub(CompileCmd),
+                             cl::cat(Category));
+cl::opt<int> VirtualOpt("virtual-stages", cl::desc("model chunks per device (V)"), cl::init(1),
+                        cl::value_desc("V"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> DataParallelOpt("data-parallel", cl::desc("pipeline replicas (D)"), cl::init(1),
+                             cl::value_desc("D"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<proto::Partition> PartitionOpt(
+    "partition", cl::desc("how layers are split into stages"), cl::init(proto::UNIFORM),
+    cl::values(clEnumValN(proto::UNIFORM, "uniform", "equal blocks per stage"),
+               clEnumValN(proto::BALANCED, "balanced", "minimise the slowest stage")),
+    cl::sub(CompileCmd), cl::cat(Category));
+
+// opt
+cl::opt<std::string> InputPlan(cl::Positional, cl::desc("<input plan>"), cl::sub(OptCmd),
+                               cl::cat(Category));
+
+// both
+cl::opt<std::string> OutputOpt("o", cl::desc("output plan (.pb, .textproto or .json)"),
+                               cl::value_desc("PLAN"), cl::sub(CompileCmd), cl::sub(OptCmd),
+                               cl::cat(Category));
+cl::opt<std::string> PassesOpt("passes",
+                               cl::desc("comma-separated pass pipeline (compile: replaces the "
+                                        "default; see --list-passes)"),
+                               cl::sub(CompileCmd), cl::sub(OptCmd), cl::cat(Category));
+cl::opt<bool> ListPasses("list-passes", cl::desc("list the passes and exit"),
+                         cl::sub(CompileCmd), cl::sub(OptCmd), cl::cat(Category));
+cl::opt<bool> PrintAfterAll("print-after-all", cl::desc("print the plan (text) after every pass"),
+                            cl::sub(CompileCmd), cl::sub(OptCmd), cl::cat(Category));
+cl::list<std::string> PrintAfter("print-after", cl::desc("print the plan after pass NAME"),
+                                 cl::value_desc("NAME"), cl::sub(CompileCmd), cl::sub(OptCmd),
+                                 cl::cat(Category));
+cl::opt<bool> TimePasses("time-passes", cl::desc("report the time of every pass"),
+                         cl::sub(CompileCmd), cl::sub(OptCmd), cl::cat(Category));
+cl::opt<bool> NoVerify("no-verify", cl::desc("do not verify after every pass"),
+                       cl::sub(CompileCmd), cl::sub(OptCmd), cl::cat(Category));
+
+void printIR(const Program &P, llvm::raw_ostream &OS) {
+  std::string Text;
+  google::protobuf::TextFormat::PrintToString(toPlan(P), &Text);
+  OS << Text;
+}
+
+void listPasses() {
+  for (const PassInfo &I : allPasses())
+    llvm::outs() << llvm::format("  %-22s %s\n", I.Name.str().c_str(), I.Summary.str().c_str());
+}
+
+llvm::Error runPipeline(Program &P, const std::string &Pipeline) {
+  PassManagerOptions Opts;
+  Opts.VerifyEach = !NoVerify;
+  Opts.PrintAfterAll = PrintAfterAll;
+  Opts.PrintAfter.assign(PrintAfter.begin(), PrintAfter.end());
+  Opts.TimePasses = TimePasses;
+  Opts.PrintIR = printIR;
+  PassManager PM(Opts);
+  if (llvm::Error E = PM.addPipeline(Pipeline))
+    return E;
+  return PM.run(P);
+}
+
+llvm::Error finish(Program &P) {
+  for (const std::string &W : P.Warnings)
+    llvm::errs() << W << "\n";
+  return writePlan(toPlan(P), OutputOpt);
+}
+
+llvm::Error checkOutput() {
+  if (OutputOpt.empty())
+    return userError("pfc: error: no output; give -o PLAN (.pb, .textproto or .json)");
+  if (llvm::Expected<PlanFormat> F = planFormatFor(OutputOpt); !F)
+    return F.takeError();
+  return llvm::Error::success();
+}
+
+llvm::Error compile() {
+  if (llvm::Error E = checkOutput())
+    return E;
+  Program P;
+  llvm::Expected<proto::Model> Model = loadModel(ModelOpt);
+  if (!Model)
+    return Model.takeError();
+  llvm::Expected<proto::Cluster> Cluster = loadCluster(ClusterOpt);
+  if (!Cluster)
+    return Cluster.takeError();
+  P.Model = std::move(*Model);
+  P.Cluster = std::move(*Cluster);
+  auto &O = P.Options;
+  O.set_schedule(ScheduleOpt);
+  O.set_stages(StagesOpt);
+  O.set_microbatches(MicrobatchesOpt);
+  O.set_virtual_stages(VirtualOpt);
+  O.set_data_parallel(DataParallelOpt);
+  O.set_partition(PartitionOpt);
+  for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
+                             {"--microbatches", MicrobatchesOpt.getValue()},
+                             {"--virtual-stages", VirtualOpt.getValue()},
+                             {"--data-parallel", DataParallelOpt.getValue()}})
+    if (Value < 1)
+      return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
+  if (!ProfileOpt.empty()) {
+    llvm::Expected<proto::BlockProfile> Prof =
+        loadProfile(ProfileOpt, P.Model.micro_batch_size());
+    if (!Prof)
+      return Prof.takeError();
+    *O.mutable_profile() = std::move(*Prof);
+  }
+  std::string Pipeline = PassesOpt.empty() ? defaultPipeline(O) : PassesOpt.getValue();
+  if (llvm::Error E = runPipeline(P, Pipeline))
+    return E;
+  return finish(P);
+}
+
+llvm::Error opt() {
+  if (InputPlan.empty())
+    return userError("pfc: error: no input plan; usage: pfc opt PLAN --passes=a,b -o OUT");
+  if (PassesOpt.empty())
+    return userError("pfc: error: give --passes=a,b,c (see --list-passes)");
+  if (llvm::Error E = checkOutput())
+    return E;
+  llvm::Expected<proto::Plan> Plan = readPlan(InputPlan);
+  if (!Plan)
+    return Plan.takeError();
+  llvm::Expected<Program> P = fromPlan(*Plan, InputPlan);
+  if (!P)
+    return P.takeError();
+  if (llvm::Error E = runPipeline(*P, PassesOpt))
+    return E;
+  return finish(*P);
+}
+
+} // namespace
+
+int pfcMain(int Argc, char **Argv) {
+  cl::HideUnrelatedOptions(Category);
+  std::string Errors;
+  llvm::raw_string_ostream ErrOS(Errors);
+  if (!cl::ParseCommandLineOptions(Argc, Argv,
+                                   "pfc: schedule compiler for pipeline-parallel training\n\n"
+                                   "  pfc compile [--model M] [--cluster C] [--schedule S] "
+                                   "--stages S --microbatches N -o PLAN\n"
+                                   "  pfc opt PLAN --passes=a,b,c -o OUT\n",
+                                   &ErrOS)) {
+    llvm::errs() << ErrOS.str();
+    return ExitUserError;
+  }
+  if (ListPasses) {
+    listPasses();
+    return ExitOk;
+  }
+  llvm::Error E = llvm::Error::success();
+  if (CompileCmd)
+    E = compile();
+  else if (OptCmd)
+    E = opt();
+  else
+    E = userError("pfc: error: no command; use 'pfc compile' or 'pfc opt' (see pfc --help)");
+  if (E)
+    return reportError("pfc", std::move(E));
+  return ExitOk;
+}
+
+} // namespace pfc

@@ -1,0 +1,94 @@
+//===- Program.cpp - pfc's in-memory IR ------------------------------------===//
+#include "Program.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace pfc {
+
+std::string_view taskKindName(TaskKind K) {
+  switch (K) {
+  case proto::FORWARD: return "F";
+  case proto::BACKWARD: return "B";
+  case proto::SEND_ACTIVATION: return "send-act";
+  case proto::RECV_ACTIVATION: return "recv-act";
+  case proto::SEND_GRADIENT: return "send-grad";
+  case proto::RECV_GRADIENT: return "recv-grad";
+  case proto::ALL_REDUCE: return "all-reduce";
+  case proto::OPTIMIZER_STEP: return "optimizer";
+  default: return "?";
+  }
+}
+
+std::string_view streamName(StreamKind S) {
+  switch (S) {
+  case proto::COMPUTE: return "compute";
+  case proto::SEND: return "send";
+  case proto::RECV: return "recv";
+  case proto::COLLECTIVE: return "collective";
+  default: return "?";
+  }
+}
+
+StreamKind defaultStream(TaskKind K) {
+  switch (K) {
+  case proto::SEND_ACTIVATION:
+  case proto::SEND_GRADIENT: return proto::SEND;
+  case proto::RECV_ACTIVATION:
+  case proto::RECV_GRADIENT: return proto::RECV;
+  case proto::ALL_REDUCE: return proto::COLLECTIVE;
+  default: return proto::COMPUTE;
+  }
+}
+
+bool isCompute(TaskKind K) { return defaultStream(K) == proto::COMPUTE; }
+
+TaskId Program::addTask(const Task &T) {
+  assert(T.Device >= 0 && T.Device < numDevices() && "task on unknown device");
+  auto Id = static_cast<TaskId>(Tasks.size());
+  Tasks.push_back(T);
+  stream(T.Device, T.Stream).push_back(Id);
+  return Id;
+}
+
+void Program::setNumDevices(int32_t N) {
+  Devices.assign(N, Device{});
+  Streams.assign(static_cast<size_t>(N) * NumStreams, {});
+}
+
+void Program::clearTasks() {
+  Tasks.clear();
+  Edges.clear();
+  for (auto &S : Streams)
+    S.clear();
+  clearResults();
+}
+
+void Program::clearResults() {
+  Time = Timing{};
+  Stats.clear();
+}
+
+static Adjacency buildAdjacency(int32_t N, const std::vector<std::pair<TaskId, TaskId>> &Edges,
+                                bool Reverse) {
+  Adjacency A;
+  A.Offsets.assign(static_cast<size_t>(N) + 1, 0);
+  for (auto [From, To] : Edges)
+    ++A.Offsets[(Reverse ? To : From) + 1];
+  for (int32_t I = 0; I < N; ++I)
+    A.Offsets[I + 1] += A.Offsets[I];
+  A.Targets.resize(Edges.size());
+  std::vector<int32_t> Fill(A.Offsets.begin(), A.Offsets.end() - 1);
+  for (auto [From, To] : Edges) {
+    TaskId Key = Reverse ? To : From;
+    A.Targets[Fill[Key]++] = Reverse ? From : To;
+  }
+  for (int32_t I = 0; I < N; ++I)
+    std::sort(A.Targets.begin() + A.Offsets[I], A.Targets.begin() + A.Offsets[I + 1]);
+  return A;
+}
+
+Adjacency Program::predecessors() const { return buildAdjacency(numTasks(), Edges, true); }
+Adjacency Program::successors() const { return buildAdjacency(numTasks(), Edges, false); }
+
+} // namespace pfc

@@ -1,0 +1,149 @@
+//===- Program.h - pfc's in-memory IR --------------------------------------===//
+//
+// The program of one training step: devices, pipeline stages, and tasks with
+// dependency edges and per-device ordered streams. Tasks and stages are named
+// by dense integer ids so that every dump is deterministic. The IR is built
+// for scale (millions of tasks): tasks are small structs in one vector, edges
+// are a flat list turned into compressed adjacency on demand.
+//
+// The protobuf plan (proto/plan.proto) is the IR's textual form; see
+// PlanConversion.h.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_IR_PROGRAM_H
+#define PFC_IR_PROGRAM_H
+
+#include "cluster.pb.h"
+#include "model.pb.h"
+#include "plan.pb.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pfc {
+
+using TaskId = int32_t;
+inline constexpr TaskId NoTask = -1;
+
+using TaskKind = proto::TaskKind;
+using StreamKind = proto::StreamKind;
+inline constexpr int NumStreams = 4;
+
+/// Short name of a task kind ("F", "B", "send-act", ...), used by dumps.
+std::string_view taskKindName(TaskKind K);
+/// Name of a stream ("compute", "send", "recv", "collective").
+std::string_view streamName(StreamKind S);
+/// The stream a task of this kind runs on.
+StreamKind defaultStream(TaskKind K);
+bool isCompute(TaskKind K);
+
+struct Task {
+  TaskKind Kind = proto::TASK_KIND_UNSPECIFIED;
+  StreamKind Stream = proto::COMPUTE;
+  int32_t Device = -1;
+  int32_t Stage = -1;
+  int32_t Microbatch = -1;
+  TaskId Peer = NoTask;
+  double DurationMs = 0;
+  int64_t Bytes = 0;
+  /// Positive: allocated when the task starts; negative: freed when it ends.
+  int64_t MemoryDelta = 0;
+};
+
+struct Stage {
+  int32_t Device = -1;
+  int32_t Pipeline = 0;
+  int32_t Position = 0;
+  int32_t LayerBegin = 0;
+  int32_t LayerEnd = 0;
+  double ForwardMs = 0;
+  double BackwardMs = 0;
+  int64_t ParamBytes = 0;
+  int64_t ActivationBytes = 0;
+  int64_t OutputBytes = 0;
+};
+
+struct Device {
+  int32_t Node = 0;
+  int64_t MemoryCapacity = 0;
+};
+
+/// Compressed adjacency (CSR) of the dependency graph.
+struct Adjacency {
+  std::vector<int32_t> Offsets; // size NumTasks + 1
+  std::vector<TaskId> Targets;
+  std::span<const TaskId> of(TaskId T) const {
+    return {Targets.data() + Offsets[T], Targets.data() + Offsets[T + 1]};
+  }
+};
+
+/// Results of the simulate and memory passes.
+struct DeviceStats {
+  double BusyMs = 0;
+  double IdleMs = 0;
+  int64_t StaticMemory = 0;
+  int64_t PeakMemory = 0;
+  int32_t PeakInflight = 0;
+};
+
+struct Timing {
+  bool Simulated = false;
+  std::vector<double> Start, End; // per task
+  double StepTimeMs = 0;
+  double BubbleFraction = 0;
+  std::vector<TaskId> CriticalPath;
+};
+
+class Program {
+public:
+  proto::Model Model;
+  proto::Cluster Cluster;
+  proto::CompileOptions Options;
+
+  std::vector<Device> Devices;
+  std::vector<Stage> Stages;
+  std::vector<Task> Tasks;
+  /// Dependency edges (From must end before To starts), in insertion order.
+  std::vector<std::pair<TaskId, TaskId>> Edges;
+  /// Streams[Device * NumStreams + Stream] = task ids in execution order.
+  std::vector<std::vector<TaskId>> Streams;
+
+  Timing Time;
+  std::vector<DeviceStats> Stats;
+  /// Warnings from passes (e.g. memory over capacity), printed by the driver.
+  std::vector<std::string> Warnings;
+
+  int32_t numTasks() const { return static_cast<int32_t>(Tasks.size()); }
+  int32_t numDevices() const { return static_cast<int32_t>(Devices.size()); }
+  int32_t numStages() const { return static_cast<int32_t>(Stages.size()); }
+
+  /// Appends a task and puts it at the end of its device stream.
+  TaskId addTask(const Task &T);
+  void addEdge(TaskId From, TaskId To) { Edges.emplace_back(From, To); }
+
+  std::vector<TaskId> &stream(int32_t Dev, StreamKind S) {
+    return Streams[static_cast<size_t>(Dev) * NumStreams + S];
+  }
+  const std::vector<TaskId> &stream(int32_t Dev, StreamKind S) const {
+    return Streams[static_cast<size_t>(Dev) * NumStreams + S];
+  }
+
+  /// Resets devices and streams to \p N devices with empty streams.
+  void setNumDevices(int32_t N);
+  /// Drops all tasks, edges and results, keeping devices and stages.
+  void clearTasks();
+  /// Drops simulation and memory results (after the task graph changed).
+  void clearResults();
+
+  /// Predecessors (incoming dependency edges) of every task, sorted.
+  Adjacency predecessors() const;
+  /// Successors of every task, sorted.
+  Adjacency successors() const;
+};
+
+} // namespace pfc
+
+#endif

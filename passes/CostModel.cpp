@@ -1,0 +1,125 @@
+//===- CostModel.cpp - durations and sizes of the work ---------------------===//
+#include "CostModel.h"
+
+#include <cmath>
+
+namespace pfc {
+
+namespace {
+
+constexpr double MiB = 1024.0 * 1024.0;
+
+int64_t bytesOf(proto::Precision P) {
+  switch (P) {
+  case proto::FP32: return 4;
+  case proto::FP64: return 8;
+  default: return 2;
+  }
+}
+
+double peakFlops(const proto::DeviceSpec &D, proto::Precision P) {
+  double Tflops;
+  switch (P) {
+  case proto::FP32: Tflops = D.peak_tflops_fp32(); break;
+  case proto::FP64: Tflops = D.peak_tflops_fp64(); break;
+  default: Tflops = D.peak_tflops_fp16(); break;
+  }
+  double Eff = D.compute_efficiency() > 0 ? D.compute_efficiency() : 0.5;
+  return Tflops * 1e12 * Eff;
+}
+
+double linkMs(const proto::LinkSpec &L, double Bytes) {
+  return L.latency_us() * 1e-3 + (L.bandwidth_gbps() > 0 ? Bytes / (L.bandwidth_gbps() * 1e6) : 0);
+}
+
+} // namespace
+
+CostModel::CostModel(const Program &P) {
+  const proto::Model &M = P.Model;
+  const proto::DeviceSpec &D = P.Cluster.device();
+  ElemBytes = bytesOf(M.precision());
+  MemBandwidthGBps = D.memory_bandwidth_gbps();
+  Intra = P.Cluster.intra_node();
+  Inter = P.Cluster.inter_node();
+
+  const double H = M.hidden_size(), F = M.ffn_size() > 0 ? M.ffn_size() : 4.0 * H;
+  const double S = M.seq_length(), B = M.micro_batch_size(), A = M.num_heads();
+  const double Vocab = M.vocab_size(), Tokens = S * B;
+  const double Flops = peakFlops(D, M.precision());
+  auto Ms = [&](double FlopCount) { return Flops > 0 ? FlopCount / Flops * 1e3 : 0; };
+  const int64_t Out = static_cast<int64_t>(Tokens * H) * ElemBytes;
+
+  // Embedding: a gather, memory bound; its parameters are vocab x h + positions.
+  LayerCost Emb;
+  Emb.ParamCount = static_cast<int64_t>(Vocab * H + S * H);
+  Emb.ForwardMs = MemBandwidthGBps > 0 ? Out / (MemBandwidthGBps * 1e6) : 0;
+  Emb.BackwardMs = 2 * Emb.ForwardMs;
+  Emb.ActivationBytes = static_cast<int64_t>(Tokens) * 8; // token ids
+  Emb.OutputBytes = Out;
+  Layers.push_back(Emb);
+
+  // Block: QKV + output projection (4 h^2), MLP (2 h F), attention scores and
+  // weighted sum (2 s h per token each).
+  LayerCost Blk;
+  Blk.ParamCount = static_cast<int64_t>(4 * H * H + 2 * H * F + 9 * H + F);
+  double FwdFlops = Tokens * (2 * (4 * H * H + 2 * H * F) + 4 * S * H);
+  Blk.ForwardMs = Ms(FwdFlops);
+  Blk.BackwardMs = 2 * Blk.ForwardMs;
+  // Saved activations per layer (Korthikanti et al. 2022, no recomputation):
+  // s b h (34 + 5 a s / h) bytes at 16-bit, scaled for other precisions.
+  Blk.ActivationBytes =
+      static_cast<int64_t>(Tokens * H * (34 + 5 * A * S / H) * ElemBytes / 2.0);
+  Blk.OutputBytes = Out;
+  if (P.Options.has_profile()) {
+    const proto::BlockProfile &Prof = P.Options.profile();
+    Blk.ForwardMs = Prof.forward_ms();
+    Blk.BackwardMs = Prof.backward_ms();
+    Blk.ActivationBytes = static_cast<int64_t>(Prof.act_mib() * MiB);
+  }
+  for (int32_t I = 0; I < M.num_layers(); ++I)
+    Layers.push_back(Blk);
+
+  // Head: final LayerNorm, vocab projection and cross-entropy.
+  LayerCost Head;
+  Head.ParamCount = M.tied_embeddings() ? 2 * static_cast<int64_t>(H)
+                                        : static_cast<int64_t>(Vocab * H + 2 * H);
+  Head.ForwardMs = Ms(Tokens * 2 * H * Vocab);
+  Head.BackwardMs = 2 * Head.ForwardMs;
+  Head.ActivationBytes = static_cast<int64_t>(Tokens * (H + Vocab)) * ElemBytes;
+  Head.OutputBytes = 0;
+  Layers.push_back(Head);
+
+  for (LayerCost &L : Layers)
+    L.ParamBytes = L.ParamCount * ElemBytes;
+  if (P.Options.has_profile())
+    for (int32_t I = 1; I <= M.num_layers(); ++I)
+      Layers[I].ParamBytes = static_cast<int64_t>(P.Options.profile().param_mib() * MiB);
+}
+
+double CostModel::p2pMs(const Program &P, int32_t From, int32_t To, int64_t Bytes) const {
+  bool SameNode = P.Devices[From].Node == P.Devices[To].Node;
+  return linkMs(SameNode ? Intra : Inter, static_cast<double>(Bytes));
+}
+
+double CostModel::allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
+  if (Ranks <= 1)
+    return 0;
+  // Ring: 2(n-1) steps, each moving Bytes/n over the slowest link.
+  const proto::LinkSpec &L = CrossNode ? Inter : Intra;
+  double Steps = 2.0 * (Ranks - 1);
+  return Steps * linkMs(L, static_cast<double>(Bytes) / Ranks);
+}
+
+double CostModel::optimizerMs(int64_t Params) const {
+  // Adam reads and writes parameters, gradients and two moments in fp32.
+  double Bytes = static_cast<double>(Params) * 4 * 4 * 2;
+  return MemBandwidthGBps > 0 ? Bytes / (MemBandwidthGBps * 1e6) : 0;
+}
+
+int64_t CostModel::staticBytesPerParam() const {
+  // Parameters and gradients at model precision; fp32 master copy and two
+  // Adam moments (omitted at fp32/fp64, where the parameters are the master).
+  return ElemBytes <= 2 ? 2 * ElemBytes + 12 : 4 * ElemBytes;
+}
+
+} // namespace pfc

@@ -1,0 +1,97 @@
+//===- DataParallelSync.cpp - gradient all-reduce and optimizer step -------===//
+//
+// After a stage's last backward on its device, its gradients are all-reduced
+// across the ranks holding a replica of it (the D data-parallel replicas, and
+// for Chimera also the opposite pipeline's copy) on the COLLECTIVE stream;
+// then the stage's optimizer step runs on the compute stream. With a single
+// replica there is no all-reduce.
+//
+//===----------------------------------------------------------------------===//
+#include "CostModel.h"
+#include "Pass.h"
+
+#include <algorithm>
+
+namespace pfc {
+namespace {
+
+class DataParallelSyncPass : public Pass {
+public:
+  llvm::StringRef name() const override { return "dp-sync"; }
+
+  llvm::Expected<bool> run(Program &P) override {
+    if (P.numTasks() == 0)
+      return false;
+    CostModel Costs(P);
+    const int32_t S = P.numDevices();
+    const int32_t D = std::max(1, P.Options.data_parallel());
+    const int32_t Gpn = std::max(1, P.Cluster.gpus_per_node());
+    int32_t Pipelines = 0;
+    for (const Stage &St : P.Stages)
+      Pipelines = std::max(Pipelines, St.Pipeline + 1);
+    const int32_t Ranks = D * Pipelines;
+
+    // The last backward of each stage in its device's compute order.
+    std::vector<TaskId> LastBackward(P.numStages(), NoTask);
+    std::vector<int32_t> Order(P.numStages(), -1);
+    for (int32_t Dev = 0; Dev < S; ++Dev) {
+      const auto &Stream = P.stream(Dev, proto::COMPUTE);
+      for (int32_t I = 0; I < static_cast<int32_t>(Stream.size()); ++I) {
+        const Task &T = P.Tasks[Stream[I]];
+        if (T.Kind == proto::BACKWARD) {
+          LastBackward[T.Stage] = Stream[I];
+          Order[T.Stage] = I;
+        }
+      }
+    }
+    std::vector<int32_t> ByCompletion(P.numStages());
+    for (int32_t I = 0; I < P.numStages(); ++I)
+      ByCompletion[I] = I;
+    std::stable_sort(ByCompletion.begin(), ByCompletion.end(),
+                     [&](int32_t A, int32_t B) { return Order[A] < Order[B]; });
+
+    for (int32_t StageId : ByCompletion) {
+      if (LastBackward[StageId] == NoTask)
+        continue;
+      const Stage &St = P.Stages[StageId];
+      TaskId Ready = LastBackward[StageId];
+      if (Ranks > 1) {
+        // Members: this device in every replica, and the mirrored device for Chimera.
+        bool CrossNode = false;
+        int32_t FirstNode = St.Device / Gpn;
+        for (int32_t R = 0; R < D; ++R)
+          for (int32_t Pipe = 0; Pipe < Pipelines; ++Pipe) {
+            int32_t Dev = Pipe == 0 ? St.Device : S - 1 - St.Device;
+            CrossNode |= (R * S + Dev) / Gpn != FirstNode;
+          }
+        Task AR;
+        AR.Kind = proto::ALL_REDUCE;
+        AR.Stream = proto::COLLECTIVE;
+        AR.Device = St.Device;
+        AR.Stage = StageId;
+        AR.Bytes = St.ParamBytes;
+        AR.DurationMs = Costs.allReduceMs(St.ParamBytes, Ranks, CrossNode);
+        TaskId Id = P.addTask(AR);
+        P.addEdge(Ready, Id);
+        Ready = Id;
+      }
+      Task Opt;
+      Opt.Kind = proto::OPTIMIZER_STEP;
+      Opt.Stream = proto::COMPUTE;
+      Opt.Device = St.Device;
+      Opt.Stage = StageId;
+      Opt.DurationMs = Costs.optimizerMs(St.ParamBytes / Costs.elementBytes());
+      TaskId Id = P.addTask(Opt);
+      P.addEdge(Ready, Id);
+    }
+    return true;
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Pass> createDataParallelSyncPass() {
+  return std::make_unique<DataParallelSyncPass>();
+}
+
+} // namespace pfc

@@ -1,0 +1,82 @@
+//===- PassManager.cpp - runs a pipeline of passes -------------------------===//
+#include "PassManager.h"
+
+#include "ir/Diagnostics.h"
+#include "ir/Verifier.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <chrono>
+
+namespace pfc {
+
+llvm::Error PassManager::addPipeline(llvm::StringRef Pipeline) {
+  llvm::SmallVector<llvm::StringRef, 8> Names;
+  Pipeline.split(Names, ',', -1, /*KeepEmpty=*/false);
+  if (Names.empty())
+    return userError("pfc: error: --passes is empty; give a comma-separated list (see "
+                     "--list-passes)");
+  for (llvm::StringRef Name : Names) {
+    Name = Name.trim();
+    const PassInfo *Info = findPass(Name);
+    if (!Info) {
+      std::string Known;
+      for (const PassInfo &I : allPasses())
+        Known += (Known.empty() ? "" : ", ") + I.Name.str();
+      return userError("pfc: error: unknown pass '{}'; known passes: {}", Name.str(), Known);
+    }
+    Passes.push_back(Info->Create());
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error PassManager::run(Program &P) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::pair<std::string, double>> Times;
+  for (auto &Pass : Passes) {
+    auto T0 = Clock::now();
+    llvm::Expected<bool> Changed = Pass->run(P);
+    if (!Changed)
+      return Changed.takeError();
+    if (*Changed)
+      P.clearResults();
+    Times.emplace_back(Pass->name().str(),
+                       std::chrono::duration<double>(Clock::now() - T0).count());
+    if (Opts.VerifyEach && Pass->name() != "verify") {
+      if (llvm::Error E = verifyProgram(P))
+        return llvm::joinErrors(
+            userError("pfc: error: plan invalid after pass '{}':", Pass->name().str()),
+            std::move(E));
+    }
+    bool Print = Opts.PrintAfterAll || llvm::is_contained(Opts.PrintAfter, Pass->name().str());
+    if (Print && Opts.PrintIR) {
+      *Opts.Out << "# ----- IR after " << Pass->name() << " -----\n";
+      Opts.PrintIR(P, *Opts.Out);
+    }
+  }
+  if (Opts.TimePasses) {
+    double Total = 0;
+    for (auto &[Name, Secs] : Times)
+      Total += Secs;
+    *Opts.Out << "===== pass execution timing =====\n";
+    for (auto &[Name, Secs] : Times)
+      *Opts.Out << fmt::format("{:>10.4f} s  {:5.1f}%  {}\n", Secs,
+                               Total > 0 ? 100 * Secs / Total : 0.0, Name);
+    *Opts.Out << fmt::format("{:>10.4f} s  100.0%  total\n", Total);
+  }
+  return llvm::Error::success();
+}
+
+std::string defaultPipeline(const proto::CompileOptions &Options) {
+  std::string Schedule;
+  switch (Options.schedule()) {
+  case proto::GPIPE: Schedule = "schedule-gpipe"; break;
+  case proto::INTERLEAVED: Schedule = "schedule-interleaved"; break;
+  case proto::CHIMERA: Schedule = "schedule-chimera"; break;
+  default: Schedule = "schedule-1f1b"; break;
+  }
+  return "partition," + Schedule + ",insert-comm,dp-sync,simulate,memory,verify";
+}
+
+} // namespace pfc
