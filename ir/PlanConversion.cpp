@@ -49,6 +49,9 @@ proto::Plan toPlan(const Program &P) {
     O->set_bytes(T.Bytes);
     O->set_memory_delta_bytes(T.MemoryDelta);
     O->set_peer(T.Peer);
+    O->set_cycle_step(T.CycleStep);
+    O->set_layer(T.Layer);
+    O->set_piece(T.Piece);
     auto Deps = Preds.of(I);
     O->mutable_deps()->Add(Deps.begin(), Deps.end());
     if (P.Time.Simulated) {
@@ -144,8 +147,11 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
         return Bad(Where + ".deps", fmt::format("{} is not another task's id", Dep));
       P.Edges.emplace_back(Dep, I);
     }
+    if (T.cycle_step() < 0)
+      return Bad(Where + ".cycle_step", fmt::format("{} is negative", T.cycle_step()));
     P.Tasks.push_back(Task{T.kind(), T.stream(), T.device(), T.stage(), T.microbatch(),
-                           T.peer(), T.duration_ms(), T.bytes(), T.memory_delta_bytes()});
+                           T.peer(), T.duration_ms(), T.bytes(), T.memory_delta_bytes(),
+                           T.cycle_step(), T.layer(), T.piece()});
     if (HasTimes) {
       P.Time.Start[I] = T.start_ms();
       P.Time.End[I] = T.end_ms();

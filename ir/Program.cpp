@@ -16,6 +16,12 @@ std::string_view taskKindName(TaskKind K) {
   case proto::RECV_GRADIENT: return "recv-grad";
   case proto::ALL_REDUCE: return "all-reduce";
   case proto::OPTIMIZER_STEP: return "optimizer";
+  case proto::CURVATURE_A: return "curv-A";
+  case proto::CURVATURE_B: return "curv-B";
+  case proto::FACTOR_ALL_REDUCE: return "factor-all-reduce";
+  case proto::INVERT_A: return "inv-A";
+  case proto::INVERT_B: return "inv-B";
+  case proto::PRECONDITION: return "precondition";
   default: return "?";
   }
 }
@@ -36,7 +42,8 @@ StreamKind defaultStream(TaskKind K) {
   case proto::SEND_GRADIENT: return proto::SEND;
   case proto::RECV_ACTIVATION:
   case proto::RECV_GRADIENT: return proto::RECV;
-  case proto::ALL_REDUCE: return proto::COLLECTIVE;
+  case proto::ALL_REDUCE:
+  case proto::FACTOR_ALL_REDUCE: return proto::COLLECTIVE;
   default: return proto::COMPUTE;
   }
 }

@@ -51,6 +51,11 @@ struct Task {
   int64_t Bytes = 0;
   /// Positive: allocated when the task starts; negative: freed when it ends.
   int64_t MemoryDelta = 0;
+  /// K-FAC tasks: step of the refresh cycle (0..k-1), model layer, piece of a
+  /// split inversion. Pipeline tasks: 0, -1, 0.
+  int32_t CycleStep = 0;
+  int32_t Layer = -1;
+  int32_t Piece = 0;
 };
 
 struct Stage {
