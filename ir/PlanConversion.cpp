@@ -74,6 +74,7 @@ proto::Plan toPlan(const Program &P) {
   if (P.Time.Simulated) {
     R->set_step_time_ms(P.Time.StepTimeMs);
     R->set_bubble_fraction(P.Time.BubbleFraction);
+    R->set_cycle_steps(P.Time.CycleSteps);
     R->mutable_critical_path()->Add(P.Time.CriticalPath.begin(), P.Time.CriticalPath.end());
   }
   for (size_t D = 0; D < P.Stats.size(); ++D) {
@@ -188,6 +189,7 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
   if (HasTimes) {
     P.Time.StepTimeMs = R.step_time_ms();
     P.Time.BubbleFraction = R.bubble_fraction();
+    P.Time.CycleSteps = std::max(1, R.cycle_steps());
     P.Time.CriticalPath.assign(R.critical_path().begin(), R.critical_path().end());
   }
   for (const auto &D : R.devices())

@@ -50,6 +50,17 @@ StreamKind defaultStream(TaskKind K) {
 
 bool isCompute(TaskKind K) { return defaultStream(K) == proto::COMPUTE; }
 
+bool isCycleTask(TaskKind K) {
+  switch (K) {
+  case proto::CURVATURE_A:
+  case proto::CURVATURE_B:
+  case proto::FACTOR_ALL_REDUCE:
+  case proto::INVERT_A:
+  case proto::INVERT_B: return true;
+  default: return false;
+  }
+}
+
 TaskId Program::addTask(const Task &T) {
   assert(T.Device >= 0 && T.Device < numDevices() && "task on unknown device");
   auto Id = static_cast<TaskId>(Tasks.size());

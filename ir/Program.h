@@ -39,6 +39,10 @@ std::string_view streamName(StreamKind S);
 /// The stream a task of this kind runs on.
 StreamKind defaultStream(TaskKind K);
 bool isCompute(TaskKind K);
+/// K-FAC work done once per refresh cycle (curvature, factor all-reduce,
+/// inversion), placed at absolute times within the k-step cycle. Every other
+/// task runs once per step at the same offset within each step.
+bool isCycleTask(TaskKind K);
 
 struct Task {
   TaskKind Kind = proto::TASK_KIND_UNSPECIFIED;
@@ -100,6 +104,8 @@ struct Timing {
   double StepTimeMs = 0;
   double BubbleFraction = 0;
   std::vector<TaskId> CriticalPath;
+  /// Steps covered by the timeline (the K-FAC refresh cycle k), 1 without K-FAC.
+  int32_t CycleSteps = 1;
 };
 
 class Program {
