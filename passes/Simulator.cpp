@@ -8,12 +8,21 @@
 namespace pfc {
 
 namespace {
-/// Next task in the same stream, or NoTask.
+/// Next per-step task in the same stream, or NoTask. K-FAC cycle tasks are
+/// left out of the stream chains: they belong to one step of the cycle and
+/// are timed by bubble-fill, not by the per-step simulation.
 std::vector<TaskId> streamSuccessors(const Program &P) {
   std::vector<TaskId> Next(P.numTasks(), NoTask);
-  for (const auto &S : P.Streams)
-    for (size_t I = 0; I + 1 < S.size(); ++I)
-      Next[S[I]] = S[I + 1];
+  for (const auto &S : P.Streams) {
+    TaskId Last = NoTask;
+    for (TaskId T : S) {
+      if (isCycleTask(P.Tasks[T].Kind))
+        continue;
+      if (Last != NoTask)
+        Next[Last] = T;
+      Last = T;
+    }
+  }
   return Next;
 }
 } // namespace
@@ -62,9 +71,12 @@ llvm::Error simulateProgram(Program &P) {
         ExitVerifyFailed);
   }
   std::vector<TaskId> Prev(N, NoTask);
-  for (const auto &S : P.Streams)
-    for (size_t I = 1; I < S.size(); ++I)
-      Prev[S[I]] = S[I - 1];
+  {
+    std::vector<TaskId> Next = streamSuccessors(P);
+    for (TaskId T = 0; T < N; ++T)
+      if (Next[T] != NoTask)
+        Prev[Next[T]] = T;
+  }
 
   Timing &Time = P.Time;
   Time = Timing{};
@@ -89,7 +101,7 @@ llvm::Error simulateProgram(Program &P) {
   }
   TaskId Last = NoTask;
   for (TaskId T = 0; T < N; ++T)
-    if (Last == NoTask || Time.End[T] > Time.End[Last])
+    if (!isCycleTask(P.Tasks[T].Kind) && (Last == NoTask || Time.End[T] > Time.End[Last]))
       Last = T;
   Time.StepTimeMs = Last == NoTask ? 0 : Time.End[Last];
   for (TaskId T = Last; T != NoTask; T = Critical[T])
@@ -101,7 +113,7 @@ llvm::Error simulateProgram(Program &P) {
   for (DeviceStats &S : P.Stats)
     S.BusyMs = 0;
   for (TaskId T = 0; T < N; ++T)
-    if (P.Tasks[T].Stream == proto::COMPUTE)
+    if (P.Tasks[T].Stream == proto::COMPUTE && !isCycleTask(P.Tasks[T].Kind))
       P.Stats[P.Tasks[T].Device].BusyMs += P.Tasks[T].DurationMs;
   double IdleShare = 0;
   for (DeviceStats &S : P.Stats) {

@@ -17,7 +17,8 @@
 
 namespace pfc {
 
-/// Fills P.Time and the busy/idle fields of P.Stats. Returns a user error
+/// Fills P.Time and the busy/idle fields of P.Stats for one step: K-FAC cycle
+/// tasks are ignored (bubble-fill times them). Returns a user error
 /// naming a stuck task on deadlock.
 llvm::Error simulateProgram(Program &P);
 
