@@ -9,6 +9,7 @@ PACKAGES=(
   libfmt-dev
   libprotobuf-dev protobuf-compiler
   doctest-dev
+  libopenblas-dev liblapacke-dev  # CPU interpreter: GEMM (CBLAS) and Cholesky (LAPACKE)
 )
 
 missing=()
