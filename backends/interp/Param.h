@@ -53,6 +53,13 @@ public:
     return Value;
   }
   size_t size() const { return Entries.size(); }
+  /// Micro-batch ids with saved state, ascending.
+  std::vector<int32_t> keys() const {
+    std::vector<int32_t> K;
+    for (const auto &E : Entries)
+      K.push_back(E.first);
+    return K;
+  }
   void clear() { Entries.clear(); }
 
 private:

@@ -50,9 +50,9 @@ inline Tensor<double> randomTensor(std::vector<int64_t> Shape, uint64_t Seed,
   return X;
 }
 
-/// Records the largest error seen by a test file, printed for the report.
+/// Prints a measured error (ctest -V shows it).
 inline void noteError(const char *What, double Err) {
-  std::printf("  %-40s max rel. error %.3e\n", What, Err);
+  std::printf("  %-44s error %.3e\n", What, Err);
 }
 
 } // namespace pfc::interp::test

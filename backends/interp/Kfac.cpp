@@ -1,0 +1,163 @@
+//===- Kfac.cpp - K-FAC curvature factors, damping, inversion, precondition ===//
+#include "Kfac.h"
+
+#include "Blas.h"
+
+#include <cmath>
+#include <type_traits>
+
+namespace pfc::interp {
+namespace {
+
+template <typename T> double trace(const Tensor<T> &M) {
+  double S = 0;
+  for (int64_t I = 0; I < M.rows(); ++I)
+    S += static_cast<double>(M.at(I, I));
+  return S;
+}
+
+/// Cholesky inverse of M + Damping·I in precision U.
+template <typename U, typename T>
+bool tryInverse(const Tensor<T> &M, double Damping, Tensor<U> &Out) {
+  Out = castTensor<U>(M);
+  for (int64_t I = 0; I < Out.rows(); ++I)
+    Out.at(I, I) += static_cast<U>(Damping);
+  return choleskyInverse(Out.data(), Out.rows());
+}
+
+} // namespace
+
+template <typename T>
+KfacFactors<T>::KfacFactors(int64_t In, int64_t Out, bool HasBias)
+    : Bias(HasBias), SumA(Tensor<T>::matrix(In + HasBias, In + HasBias)),
+      SumG(Tensor<T>::matrix(Out, Out)) {}
+
+template <typename T> void accumulateA(KfacFactors<T> &F, const Tensor<T> &X) {
+  const int64_t Dim = F.SumA.rows();
+  assert(X.cols() + F.Bias == Dim && "accumulateA: input width differs from the factor's");
+  if (!F.Bias) {
+    gram(X.rows(), Dim, T(1), X.data(), Dim, T(1), F.SumA.data());
+  } else {
+    Tensor<T> Bar = Tensor<T>::matrix(X.rows(), Dim, T(1)); // last column stays 1
+    for (int64_t R = 0; R < X.rows(); ++R)
+      std::copy(&X.at(R, 0), &X.at(R, 0) + X.cols(), &Bar.at(R, 0));
+    gram(X.rows(), Dim, T(1), Bar.data(), Dim, T(1), F.SumA.data());
+  }
+  F.RowsA += X.rows();
+}
+
+template <typename T> void accumulateG(KfacFactors<T> &F, const Tensor<T> &DY, T Scale) {
+  assert(DY.cols() == F.SumG.rows() && "accumulateG: gradient width differs from the factor's");
+  gram(DY.rows(), DY.cols(), T(1) / (Scale * Scale), DY.data(), DY.cols(), T(1), F.SumG.data());
+  F.RowsG += DY.rows();
+}
+
+template <typename T> void updateAverages(KfacFactors<T> &F, double Decay) {
+  auto Fold = [&](Tensor<T> &Avg, Tensor<T> &Sum, int64_t &Rows) {
+    if (Rows == 0)
+      return;
+    const T Inv = T(1) / static_cast<T>(Rows);
+    if (Avg.empty()) {
+      Avg = Sum;
+      for (int64_t I = 0; I < Avg.numel(); ++I)
+        Avg[I] *= Inv;
+    } else {
+      for (int64_t I = 0; I < Avg.numel(); ++I)
+        Avg[I] = static_cast<T>(Decay) * Avg[I] + static_cast<T>(1 - Decay) * Sum[I] * Inv;
+    }
+    Sum.fill(T(0));
+    Rows = 0;
+  };
+  Fold(F.A, F.SumA, F.RowsA);
+  Fold(F.G, F.SumG, F.RowsG);
+  F.HasAverage = !F.A.empty() && !F.G.empty();
+}
+
+template <typename T> double piDamping(const Tensor<T> &A, const Tensor<T> &G) {
+  const double TA = trace(A) / static_cast<double>(A.rows());
+  const double TG = trace(G) / static_cast<double>(G.rows());
+  if (!(TA > 0) || !(TG > 0))
+    return 1.0;
+  return std::sqrt(TA / TG);
+}
+
+template <typename T>
+bool dampedInverse(const Tensor<T> &M, double Damping, Tensor<T> &Out, bool *Retried) {
+  if (Retried)
+    *Retried = false;
+  if (tryInverse<T>(M, Damping, Out))
+    return true;
+  if constexpr (std::is_same_v<T, double>) {
+    return false;
+  } else {
+    Tensor<double> Wide;
+    if (!tryInverse<double>(M, Damping, Wide))
+      return false;
+    Out = castTensor<T>(Wide);
+    if (Retried)
+      *Retried = true;
+    return true;
+  }
+}
+
+template <typename T> bool invertFactors(KfacFactors<T> &F, double Lambda) {
+  assert(F.HasAverage && "invertFactors: no curvature yet");
+  const double Pi = piDamping(F.A, F.G), Root = std::sqrt(Lambda);
+  bool RetryA = false, RetryG = false;
+  F.HasInverse = dampedInverse(F.A, Pi * Root, F.AInv, &RetryA) &&
+                 dampedInverse(F.G, Root / Pi, F.GInv, &RetryG);
+  F.Fp64Retries += RetryA + RetryG;
+  return F.HasInverse;
+}
+
+template <typename T>
+Tensor<T> precondition(const Tensor<T> &GInv, const Tensor<T> &V, const Tensor<T> &AInv) {
+  Tensor<T> GV = matmul(GInv, Trans::No, V, Trans::No);
+  return matmul(GV, Trans::No, AInv, Trans::No);
+}
+
+double klClipFactor(double SumDeltaDotV, double Lr, double Kappa) {
+  if (!(SumDeltaDotV > 0) || Lr <= 0)
+    return 1.0;
+  return std::min(1.0, std::sqrt(Kappa / (Lr * Lr * SumDeltaDotV)));
+}
+
+template <typename T> Tensor<T> joinWeightBias(const Tensor<T> &W, const Tensor<T> *B) {
+  if (!B || B->empty())
+    return W;
+  const int64_t Out = W.rows(), In = W.cols();
+  Tensor<T> V = Tensor<T>::matrix(Out, In + 1);
+  for (int64_t R = 0; R < Out; ++R) {
+    std::copy(&W.at(R, 0), &W.at(R, 0) + In, &V.at(R, 0));
+    V.at(R, In) = (*B)[R];
+  }
+  return V;
+}
+
+template <typename T> void splitWeightBias(const Tensor<T> &V, Tensor<T> &W, Tensor<T> *B) {
+  const int64_t Out = W.rows(), In = W.cols();
+  const bool HasBias = B && !B->empty();
+  assert(V.rows() == Out && V.cols() == In + HasBias && "splitWeightBias: shape mismatch");
+  for (int64_t R = 0; R < Out; ++R) {
+    std::copy(&V.at(R, 0), &V.at(R, 0) + In, &W.at(R, 0));
+    if (HasBias)
+      (*B)[R] = V.at(R, In);
+  }
+}
+
+#define PFC_KFAC_INSTANTIATE(T)                                                              \
+  template struct KfacFactors<T>;                                                            \
+  template void accumulateA(KfacFactors<T> &, const Tensor<T> &);                            \
+  template void accumulateG(KfacFactors<T> &, const Tensor<T> &, T);                         \
+  template void updateAverages(KfacFactors<T> &, double);                                    \
+  template double piDamping(const Tensor<T> &, const Tensor<T> &);                           \
+  template bool dampedInverse(const Tensor<T> &, double, Tensor<T> &, bool *);               \
+  template bool invertFactors(KfacFactors<T> &, double);                                     \
+  template Tensor<T> precondition(const Tensor<T> &, const Tensor<T> &, const Tensor<T> &);  \
+  template Tensor<T> joinWeightBias(const Tensor<T> &, const Tensor<T> *);                   \
+  template void splitWeightBias(const Tensor<T> &, Tensor<T> &, Tensor<T> *);
+PFC_KFAC_INSTANTIATE(float)
+PFC_KFAC_INSTANTIATE(double)
+#undef PFC_KFAC_INSTANTIATE
+
+} // namespace pfc::interp

@@ -1,0 +1,80 @@
+//===- Kfac.h - K-FAC curvature factors, damping, inversion, precondition --===//
+//
+// Per Linear layer with input x (in) and output y (out), bias as a
+// homogeneous coordinate ā = [x; 1] and W̄ = [W | b] ([out, in+1]).
+//
+// Scale convention (write it down, test it): the loss a step minimises is the
+// mean of per-token losses ℓᵢ over the R token rows of the step ("expand":
+// every token of every sequence is a row). Backward hands each Linear
+// gᵢ = Scale · ∂ℓᵢ/∂yᵢ with Scale = 1/R (Loss.h). The factors are
+//   A = (1/R) Σᵢ āᵢ āᵢᵀ,   G = (1/R) Σᵢ ĝᵢ ĝᵢᵀ  with ĝᵢ = gᵢ / Scale,
+// so for one token A ⊗ G is exactly that token's Fisher block, and the
+// natural-gradient step for the step's gradient V = Σᵢ gᵢ āᵢᵀ is
+// G⁻¹ V A⁻¹. Raw sums Σāāᵀ, Σĝĝᵀ and their row counts are accumulated per
+// micro-batch and normalised once per step, so uneven micro-batches give
+// the one-batch factors (and data-parallel replicas can all-reduce sums and
+// counts before normalising).
+//
+// Running average: F ← ρ F + (1 − ρ) F_step, the first step taking F_step
+// as it is. Damping (π-damping, Martens & Grosse 2015): with
+// π = sqrt((tr A / dim A) / (tr G / dim G)), invert A + π√λ I and
+// G + (√λ/π) I by Cholesky; an fp32 factorisation that fails is retried in
+// fp64.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_BACKENDS_INTERP_KFAC_H
+#define PFC_BACKENDS_INTERP_KFAC_H
+
+#include "Tensor.h"
+
+namespace pfc::interp {
+
+template <typename T> struct KfacFactors {
+  bool Bias = true;
+  /// This step's raw sums and the rows they cover.
+  Tensor<T> SumA, SumG;
+  int64_t RowsA = 0, RowsG = 0;
+  /// Running averages (valid once HasAverage) and damped inverses.
+  Tensor<T> A, G;
+  bool HasAverage = false;
+  Tensor<T> AInv, GInv;
+  bool HasInverse = false;
+  /// Cholesky factorisations that needed the fp64 retry.
+  int32_t Fp64Retries = 0;
+
+  KfacFactors(int64_t In, int64_t Out, bool HasBias);
+};
+
+/// SumA += Σ āāᵀ over the rows of \p X ([rows, in]); RowsA += rows.
+template <typename T> void accumulateA(KfacFactors<T> &F, const Tensor<T> &X);
+/// SumG += Σ ĝĝᵀ with ĝ = row of \p DY / \p Scale (see above); RowsG += rows.
+template <typename T> void accumulateG(KfacFactors<T> &F, const Tensor<T> &DY, T Scale);
+/// Folds this step's normalised factors into the running averages with
+/// decay \p Decay and clears the sums. A factor with no rows is left as is.
+template <typename T> void updateAverages(KfacFactors<T> &F, double Decay);
+
+/// π = sqrt((tr A / dim A) / (tr G / dim G)); 1 when either trace is 0.
+template <typename T> double piDamping(const Tensor<T> &A, const Tensor<T> &G);
+/// (M + Damping·I)⁻¹ by Cholesky, retried in fp64 when T's fails. False if
+/// both fail. \p Retried is set when the fp64 retry was used.
+template <typename T>
+bool dampedInverse(const Tensor<T> &M, double Damping, Tensor<T> &Out, bool *Retried = nullptr);
+/// Damped inverses of the running averages with π-damping and strength
+/// \p Lambda (λ). False when a factor cannot be inverted.
+template <typename T> bool invertFactors(KfacFactors<T> &F, double Lambda);
+
+/// Δ = G⁻¹ V A⁻¹ for V = [dW | db] ([out, in+1]); two GEMMs.
+template <typename T>
+Tensor<T> precondition(const Tensor<T> &GInv, const Tensor<T> &V, const Tensor<T> &AInv);
+/// KL clip: ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))) over all preconditioned
+/// layers; 1 when the sum is not positive.
+double klClipFactor(double SumDeltaDotV, double Lr, double Kappa);
+
+/// [W | b] as one [out, in+1] matrix (just W without a bias).
+template <typename T> Tensor<T> joinWeightBias(const Tensor<T> &W, const Tensor<T> *B);
+/// Splits [W | b] back into \p W and \p B (if non-null).
+template <typename T> void splitWeightBias(const Tensor<T> &V, Tensor<T> &W, Tensor<T> *B);
+
+} // namespace pfc::interp
+
+#endif

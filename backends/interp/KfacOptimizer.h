@@ -1,0 +1,73 @@
+//===- KfacOptimizer.h - K-FAC preconditioned SGD with momentum ------------===//
+//
+// Each step: fold the curvature accumulated since the last step into the
+// running averages; when a refresh is due (every step during the warm-up,
+// then every RefreshInterval steps) recompute the π-damped Cholesky inverses;
+// precondition every K-FAC layer's gradient Δ = G⁻¹ [dW | db] A⁻¹; scale all
+// Δ by one KL-clip factor ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))); then update
+// with SGD + momentum. Parameters outside the K-FAC layers (embeddings,
+// LayerNorm) and layers without an inverse yet take the plain gradient.
+//
+// Curvature comes from the micro-batches' saved inputs and output gradients
+// (Linear::SaveForCurvature, set by the constructor): the plan's CURVATURE_A
+// and CURVATURE_B tasks call curvatureA/curvatureB; a plain training loop
+// calls curvatureAll after its backwards. Scale conventions: Kfac.h.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
+#define PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
+
+#include "Kfac.h"
+#include "Linear.h"
+#include "Optimizer.h"
+
+namespace pfc::interp {
+
+struct KfacOptions {
+  SgdOptions Sgd;             ///< the update after preconditioning
+  double Damping = 0.03;      ///< λ
+  double Decay = 0.95;        ///< ρ of the running averages
+  double KlClip = 0.001;      ///< κ
+  int32_t WarmupSteps = 20;   ///< invert every step while step < WarmupSteps
+  int32_t RefreshInterval = 10; ///< then every RefreshInterval steps
+};
+
+template <typename T> class KfacOptimizer : public Optimizer<T> {
+public:
+  /// K-FAC for \p Layers, whose parameters must be among \p Params.
+  KfacOptimizer(ParamList<T> Params, std::vector<Linear<T> *> Layers, const KfacOptions &O);
+
+  std::string_view name() const override { return "kfac"; }
+  /// A += āāᵀ over micro-batch \p Mb's saved input of layer \p Layer.
+  void curvatureA(size_t Layer, int32_t Mb);
+  /// G += ĝĝᵀ over \p Mb's saved output gradient, made with loss scale \p Scale.
+  void curvatureB(size_t Layer, int32_t Mb, T Scale);
+  /// Both, for every layer and every micro-batch the layers hold.
+  void curvatureAll(T Scale);
+  /// Whether the next step() recomputes the inverses.
+  bool refreshDue() const;
+  void step() override;
+
+  size_t numLayers() const { return Layers.size(); }
+  const KfacFactors<T> &factors(size_t Layer) const { return Factors[Layer]; }
+  /// ν of the last step.
+  double lastClip() const { return Clip; }
+
+private:
+  ParamList<T> Params;
+  std::vector<Linear<T> *> Layers;
+  KfacOptions Opts;
+  std::vector<KfacFactors<T>> Factors;
+  std::vector<Tensor<T>> Bufs;
+  /// Index in Params of each layer's weight and bias (-1 without bias).
+  std::vector<std::pair<int64_t, int64_t>> ParamIndex;
+  int64_t Steps = 0;
+  double Clip = 1;
+};
+
+extern template class KfacOptimizer<float>;
+extern template class KfacOptimizer<double>;
+
+} // namespace pfc::interp
+
+#endif
