@@ -2,7 +2,15 @@
 #ifndef PFC_COMPILER_DRIVER_H
 #define PFC_COMPILER_DRIVER_H
 
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+
 namespace pfc {
+
+/// `pfc analyze` (compiler/Analyze.cpp).
+extern llvm::cl::SubCommand AnalyzeCmd;
+extern llvm::cl::OptionCategory AnalyzeCategory;
+llvm::Error runAnalyze();
 
 /// `pfc compile|opt ...`; returns the process exit code (see Diagnostics.h).
 int pfcMain(int Argc, char **Argv);

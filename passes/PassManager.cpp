@@ -39,8 +39,6 @@ llvm::Error PassManager::run(Program &P) {
     llvm::Expected<bool> Changed = Pass->run(P);
     if (!Changed)
       return Changed.takeError();
-    if (*Changed)
-      P.clearResults();
     Times.emplace_back(Pass->name().str(),
                        std::chrono::duration<double>(Clock::now() - T0).count());
     if (Opts.VerifyEach && Pass->name() != "verify") {
@@ -76,7 +74,10 @@ std::string defaultPipeline(const proto::CompileOptions &Options) {
   case proto::CHIMERA: Schedule = "schedule-chimera"; break;
   default: Schedule = "schedule-1f1b"; break;
   }
-  return "partition," + Schedule + ",insert-comm,dp-sync,simulate,memory,verify";
+  std::string Kfac = Options.optimizer() == proto::KFAC ? ",kfac-insert" : "";
+  std::string Fill = Options.optimizer() == proto::KFAC ? ",bubble-fill" : "";
+  return "partition," + Schedule + ",insert-comm,dp-sync" + Kfac + ",simulate" + Fill +
+         ",memory,verify";
 }
 
 } // namespace pfc

@@ -24,6 +24,63 @@ std::string_view scheduleName(proto::Schedule S) {
 
 std::string mib(int64_t Bytes) { return fmt::format("{:.1f}", Bytes / (1024.0 * 1024.0)); }
 
+void printKfac(const Program &P, llvm::raw_ostream &OS) {
+  const proto::KfacReport &K = P.Kfac;
+  OS << fmt::format("kfac: placement {}, {} tasks, {} inversions split\n", K.placement(),
+                    K.tasks(), K.split_inversions());
+  OS << fmt::format("  refresh steps: {} (lower bound {})\n", K.refresh_steps(),
+                    K.lower_bound_steps());
+  OS << fmt::format("  step time: {:.3f} ms without K-FAC, {:.3f} ms with ({:+.2f}%)\n",
+                    K.step_time_ms_without(), K.step_time_ms_with(),
+                    K.step_time_ms_without() > 0
+                        ? 100 * (K.step_time_ms_with() / K.step_time_ms_without() - 1)
+                        : 0.0);
+  OS << fmt::format("  utilization: {:.1f}% before, {:.1f}% after; fill ratio {:.3f}\n",
+                    100 * K.utilization_before(), 100 * K.utilization_after(), K.fill_ratio());
+  OS << fmt::format("  {:>6} {:>7} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>10} {:>10}\n",
+                    "device", "refresh", "bound", "work ms", "idle ms", "precond", "util<",
+                    "util>", "factor MiB", "saved MiB");
+  for (const auto &D : K.devices())
+    OS << fmt::format(
+        "  {:>6} {:>7} {:>6} {:>10.3f} {:>10.3f} {:>10.3f} {:>7.1f}% {:>7.1f}% {:>10} {:>10}\n",
+        D.device(), D.refresh_steps(), D.lower_bound_steps(), D.work_ms(), D.idle_ms_per_step(),
+        D.precondition_ms(), 100 * D.utilization_before(), 100 * D.utilization_after(),
+        mib(D.factor_bytes()), mib(D.saved_bytes()));
+}
+
+llvm::json::Object kfacJson(const proto::KfacReport &K) {
+  llvm::json::Array Devices, Refresh, Bound;
+  for (const auto &D : K.devices()) {
+    Refresh.push_back(D.refresh_steps());
+    Bound.push_back(D.lower_bound_steps());
+    Devices.push_back(llvm::json::Object{
+        {"device", D.device()},
+        {"refresh_steps", D.refresh_steps()},
+        {"lower_bound_steps", D.lower_bound_steps()},
+        {"work_ms", D.work_ms()},
+        {"precondition_ms", D.precondition_ms()},
+        {"idle_ms_per_step", D.idle_ms_per_step()},
+        {"utilization_before", D.utilization_before()},
+        {"utilization_after", D.utilization_after()},
+        {"factor_bytes", D.factor_bytes()},
+        {"saved_bytes", D.saved_bytes()},
+    });
+  }
+  return llvm::json::Object{
+      {"placement", K.placement()},
+      {"refresh_steps", K.refresh_steps()},
+      {"lower_bound_steps", K.lower_bound_steps()},
+      {"fill_ratio", K.fill_ratio()},
+      {"step_time_ms_without_kfac", K.step_time_ms_without()},
+      {"step_time_ms_with_kfac", K.step_time_ms_with()},
+      {"utilization_before", K.utilization_before()},
+      {"utilization_after", K.utilization_after()},
+      {"tasks", K.tasks()},
+      {"split_inversions", K.split_inversions()},
+      {"devices", std::move(Devices)},
+  };
+}
+
 } // namespace
 
 void printSummary(const Program &P, llvm::raw_ostream &OS) {
@@ -55,6 +112,8 @@ void printSummary(const Program &P, llvm::raw_ostream &OS) {
   OS << fmt::format("step time: {:.3f} ms\n", P.Time.StepTimeMs);
   OS << fmt::format("bubble fraction: {:.4f}\n", P.Time.BubbleFraction);
   OS << fmt::format("critical path: {} tasks\n", P.Time.CriticalPath.size());
+  if (P.Kfac.present())
+    printKfac(P, OS);
   OS << fmt::format("{:>6} {:>4} {:>6} {:>12} {:>12} {:>7} {:>12} {:>12} {:>8}\n", "device",
                     "node", "stages", "busy ms", "idle ms", "idle %", "peak MiB",
                     "capacity MiB", "inflight");
@@ -102,6 +161,8 @@ void printSummaryJson(const Program &P, llvm::raw_ostream &OS) {
       {"critical_path_tasks", static_cast<int64_t>(P.Time.CriticalPath.size())},
       {"devices", std::move(Devices)},
   };
+  if (P.Kfac.present())
+    Root["kfac"] = kfacJson(P.Kfac);
   OS << llvm::formatv("{0:2}", llvm::json::Value(std::move(Root))) << "\n";
 }
 

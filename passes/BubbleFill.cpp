@@ -1,0 +1,300 @@
+//===- BubbleFill.cpp - K-FAC work into pipeline bubbles -------------------===//
+//
+// Places the cycle tasks of kfac-insert into the idle gaps of a cycle of k
+// consecutive steps, choosing the smallest k for which everything fits
+// without making the step longer (CycleScheduler does the placing). The
+// search starts at the lower bound max_d ceil(work_d / idle_d), doubles,
+// then bisects. If no k up to the limit works (a curvature task longer than
+// every gap after its forward, say), the step is stretched by the least
+// amount that makes it fit, and a warning says by how much.
+//
+// Results: cycle tasks get absolute start/end times in [0, k T) and their
+// cycle step; every stream is reordered by time within the step; the
+// KfacReport gets k, its lower bound, fill ratio, utilisation and memory.
+//
+//===----------------------------------------------------------------------===//
+#include "CycleScheduler.h"
+#include "KfacCosts.h"
+#include "Pass.h"
+#include "Simulator.h"
+
+#include "ir/Diagnostics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace pfc {
+namespace {
+
+constexpr int DefaultMaxSteps = 64;
+
+/// Step time and per-device busy time with preconditioning free: the plan
+/// as a first-order optimizer would run it.
+llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(const Program &P) {
+  Program Q = P;
+  for (Task &T : Q.Tasks)
+    if (T.Kind == proto::PRECONDITION)
+      T.DurationMs = 0;
+  if (llvm::Error E = simulateProgram(Q))
+    return std::move(E);
+  std::vector<double> Busy;
+  for (const DeviceStats &S : Q.Stats)
+    Busy.push_back(S.BusyMs);
+  return std::make_pair(Q.Time.StepTimeMs, Busy);
+}
+
+class BubbleFillPass : public Pass {
+public:
+  llvm::StringRef name() const override { return "bubble-fill"; }
+
+  llvm::Expected<bool> run(Program &P) override {
+    if (!P.Kfac.present())
+      return false;
+    auto Before = withoutKfac(P);
+    if (!Before)
+      return Before.takeError();
+    if (llvm::Error E = simulateProgram(P))
+      return std::move(E);
+    const double Step = P.Time.StepTimeMs;
+    const int MaxSteps = P.Options.kfac().max_refresh_steps() > 0
+                             ? P.Options.kfac().max_refresh_steps()
+                             : DefaultMaxSteps;
+    CycleSchedulerConfig Config;
+    Config.FixedOrder = P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER;
+    CycleProblem Problem(P);
+
+    // Lower bound per device: K-FAC compute work over compute idle time per step.
+    const int32_t Devices = P.numDevices();
+    std::vector<double> Work(Devices, 0), Idle(Devices, 0);
+    for (TaskId T : Problem.tasks())
+      if (P.Tasks[T].Stream == proto::COMPUTE)
+        Work[P.Tasks[T].Device] += P.Tasks[T].DurationMs;
+    std::vector<int> Lower(Devices, 0);
+    int LowerMax = 1;
+    for (int32_t D = 0; D < Devices; ++D) {
+      Idle[D] = Step - P.Stats[D].BusyMs;
+      Lower[D] = Work[D] <= 0 ? 0
+                 : Idle[D] <= 1e-12
+                     ? std::numeric_limits<int>::max()
+                     : static_cast<int>(std::ceil(Work[D] / Idle[D] - 1e-9));
+      LowerMax = std::max(LowerMax, Lower[D]);
+    }
+
+    // Smallest feasible k: doubling from the lower bound, then bisection.
+    CyclePlacement Starts;
+    int K = 0;
+    double StepUsed = Step;
+    auto Try = [&](int Steps, double StepMs) {
+      CyclePlacement S = Problem.place(P, StepMs, Steps, Config);
+      if (!S.ok() && Problem.size() > 0)
+        return false;
+      Starts = std::move(S);
+      K = Steps;
+      StepUsed = StepMs;
+      return true;
+    };
+    int Lo = std::min(LowerMax, MaxSteps), Hi = -1;
+    for (int Steps = Lo; Steps <= MaxSteps; Steps = std::min(MaxSteps, Steps * 2)) {
+      if (Try(Steps, Step)) {
+        Hi = Steps;
+        break;
+      }
+      Lo = Steps + 1;
+      if (Steps == MaxSteps)
+        break;
+    }
+    if (Hi > 0) {
+      CyclePlacement Best = Starts;
+      while (Lo < Hi) {
+        int Mid = (Lo + Hi) / 2;
+        if (Try(Mid, Step)) {
+          Hi = Mid;
+          Best = Starts;
+        } else {
+          Lo = Mid + 1;
+        }
+      }
+      Starts = std::move(Best);
+      K = Hi;
+      StepUsed = Step;
+    } else {
+      // Stretch the step: the least extra time (to 1%) that makes it fit.
+      double Longest = 0;
+      for (TaskId T : Problem.tasks())
+        Longest = std::max(Longest, P.Tasks[T].DurationMs);
+      double Extra = std::max(Longest, 1e-3);
+      while (!Try(MaxSteps, Step + Extra))
+        Extra *= 2;
+      double Good = Extra, Bad = 0;
+      CyclePlacement Best = Starts;
+      while (Good - Bad > 0.01 * Good) {
+        double Mid = (Good + Bad) / 2;
+        if (Try(MaxSteps, Step + Mid)) {
+          Good = Mid;
+          Best = Starts;
+        } else {
+          Bad = Mid;
+        }
+      }
+      Starts = std::move(Best);
+      K = MaxSteps;
+      StepUsed = Step + Good;
+      P.Warnings.push_back(fmt::format(
+          "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} steps; the "
+          "step grows by {:.3f} ms ({:.1f}%) to fit it",
+          MaxSteps, Good, 100 * Good / Step));
+    }
+    applyPlacement(P, Problem, Starts, StepUsed, K);
+    writeReport(P, Problem, Before->first, Before->second, Step, Lower, Work, Idle);
+    return true;
+  }
+
+private:
+  static void applyPlacement(Program &P, const CycleProblem &Problem,
+                             const CyclePlacement &Placement, double StepMs, int K) {
+    const std::vector<double> &Starts = Placement.Start;
+    const auto &Tasks = Problem.tasks();
+    for (size_t I = 0; I < Tasks.size(); ++I) {
+      TaskId T = Tasks[I];
+      P.Time.Start[T] = Starts[I];
+      P.Time.End[T] = Starts[I] + P.Tasks[T].DurationMs;
+      // The step a task runs in: where it starts (it ends within that step).
+      P.Tasks[T].CycleStep =
+          std::min(K - 1, static_cast<int>(std::floor(Starts[I] / StepMs + 1e-12)));
+      P.Tasks[T].DataLag = Placement.DataLag[I];
+    }
+    P.Time.CycleSteps = K;
+    if (StepMs > P.Time.StepTimeMs) {
+      P.Time.StepTimeMs = StepMs;
+      double Share = 0;
+      for (DeviceStats &S : P.Stats) {
+        S.IdleMs = StepMs - S.BusyMs;
+        Share += S.IdleMs / StepMs;
+      }
+      P.Time.BubbleFraction = Share / std::max<size_t>(1, P.Stats.size());
+    }
+    // Streams in order of time within the step; per-step tasks keep their
+    // simulated order and come first on ties.
+    std::vector<int32_t> Position(P.numTasks(), 0);
+    for (const auto &Stream : P.Streams)
+      for (size_t I = 0; I < Stream.size(); ++I)
+        Position[Stream[I]] = static_cast<int32_t>(I);
+    auto Key = [&](TaskId T) {
+      bool Cycle = isCycleTask(P.Tasks[T].Kind);
+      double Relative = P.Time.Start[T] - (Cycle ? P.Tasks[T].CycleStep * StepMs : 0);
+      return std::tuple(Relative, Cycle, Cycle ? T : Position[T]);
+    };
+    for (auto &Stream : P.Streams)
+      std::sort(Stream.begin(), Stream.end(),
+                [&](TaskId A, TaskId B) { return Key(A) < Key(B); });
+  }
+
+  static void writeReport(Program &P, const CycleProblem &Problem, double StepWithout,
+                          const std::vector<double> &BusyWithout, double StepWith,
+                          const std::vector<int> &Lower, const std::vector<double> &Work,
+                          const std::vector<double> &Idle);
+};
+
+
+void BubbleFillPass::writeReport(Program &P, const CycleProblem &Problem, double StepWithout,
+                                 const std::vector<double> &BusyWithout, double StepWith,
+                                 const std::vector<int> &Lower, const std::vector<double> &Work,
+                                 const std::vector<double> &Idle) {
+  const int32_t Devices = P.numDevices();
+  const int K = P.Time.CycleSteps;
+  const double StepUsed = P.Time.StepTimeMs;
+  const KfacBlockCost Cost = kfacBlockCost(P);
+  const int32_t N = P.Options.microbatches();
+
+  // Backward of every (stage, micro-batch): curvature keeps its inputs alive
+  // past it.
+  std::vector<TaskId> Bwd(static_cast<size_t>(P.numStages()) * N, NoTask);
+  std::vector<double> Precondition(Devices, 0);
+  for (TaskId T = 0; T < P.numTasks(); ++T) {
+    const Task &Tk = P.Tasks[T];
+    if (Tk.Kind == proto::BACKWARD)
+      Bwd[static_cast<size_t>(Tk.Stage) * N + Tk.Microbatch] = T;
+    else if (Tk.Kind == proto::PRECONDITION)
+      Precondition[Tk.Device] += Tk.DurationMs;
+  }
+  std::vector<std::vector<std::pair<double, int64_t>>> Events(Devices);
+  std::vector<int> Refresh(Devices, 0);
+  int Split = 0;
+  for (TaskId T : Problem.tasks()) {
+    const Task &Tk = P.Tasks[T];
+    Refresh[Tk.Device] = std::max(
+        Refresh[Tk.Device], static_cast<int>(std::ceil(P.Time.End[T] / StepUsed - 1e-9)));
+    Split += (Tk.Kind == proto::INVERT_A || Tk.Kind == proto::INVERT_B) && Tk.Piece == 1;
+    if (Tk.Kind != proto::CURVATURE_A && Tk.Kind != proto::CURVATURE_B)
+      continue;
+    // Its data is kept from the backward of its step (activations are alive
+    // until then anyway) to its end; data of the previous cycle wraps around.
+    TaskId B = Bwd[static_cast<size_t>(Tk.Stage) * N + Tk.Microbatch];
+    double From = P.Time.End[B] + (Tk.CycleStep - Tk.DataLag) * StepUsed;
+    if (P.Time.End[T] <= From)
+      continue; // ran before its backward freed the activations: nothing extra kept
+    int64_t Bytes = Tk.Kind == proto::CURVATURE_A ? Cost.SavedInputBytes : Cost.SavedGradBytes;
+    auto Keep = [&](double A, double Z) {
+      Events[Tk.Device].emplace_back(A, Bytes);
+      Events[Tk.Device].emplace_back(Z, -Bytes);
+    };
+    if (From < 0) {
+      Keep(From + K * StepUsed, K * StepUsed);
+      From = 0;
+    }
+    Keep(From, P.Time.End[T]);
+  }
+
+  proto::KfacReport &R = P.Kfac;
+  const bool PipeFisher = P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER;
+  R.set_placement(PipeFisher ? "pipefisher" : "list");
+  R.set_refresh_steps(K);
+  R.set_step_time_ms_without(StepWithout);
+  R.set_step_time_ms_with(StepUsed);
+  R.set_tasks(Problem.size());
+  R.set_split_inversions(Split);
+  R.clear_devices();
+  double WorkSum = 0, IdleSum = 0, UtilBefore = 0, UtilAfter = 0;
+  int LowerMax = 0;
+  for (int32_t D = 0; D < Devices; ++D) {
+    auto &E = Events[D];
+    std::sort(E.begin(), E.end(), [](auto A, auto B) {
+      return A.first != B.first ? A.first < B.first : A.second < B.second; // frees first
+    });
+    int64_t Live = 0, Peak = 0;
+    for (auto [Time, Bytes] : E)
+      Peak = std::max(Peak, Live += Bytes);
+    int32_t Blocks = 0;
+    for (const Stage &St : P.Stages)
+      if (St.Device == D)
+        Blocks += std::max(0, std::min(P.Model.num_layers(), St.LayerEnd - 1) -
+                                  std::max(1, St.LayerBegin) + 1);
+    auto *O = R.add_devices();
+    O->set_device(D);
+    O->set_refresh_steps(Refresh[D]);
+    O->set_lower_bound_steps(Lower[D] == std::numeric_limits<int>::max() ? -1 : Lower[D]);
+    O->set_work_ms(Work[D]);
+    O->set_precondition_ms(Precondition[D]);
+    O->set_idle_ms_per_step(Idle[D]);
+    O->set_utilization_before(StepWithout > 0 ? BusyWithout[D] / StepWithout : 0);
+    O->set_utilization_after(StepUsed > 0 ? (P.Stats[D].BusyMs + Work[D] / K) / StepUsed : 0);
+    O->set_factor_bytes(2 * Cost.FactorBytes * Blocks);
+    O->set_saved_bytes(Peak);
+    WorkSum += Work[D];
+    IdleSum += Idle[D];
+    UtilBefore += O->utilization_before();
+    UtilAfter += O->utilization_after();
+    LowerMax = std::max(LowerMax, O->lower_bound_steps() < 0 ? K : O->lower_bound_steps());
+  }
+  R.set_lower_bound_steps(LowerMax);
+  R.set_fill_ratio(IdleSum > 0 ? WorkSum / (K * IdleSum) : 0);
+  R.set_utilization_before(Devices ? UtilBefore / Devices : 0);
+  R.set_utilization_after(Devices ? UtilAfter / Devices : 0);
+}
+
+} // namespace
+
+std::unique_ptr<Pass> createBubbleFillPass() { return std::make_unique<BubbleFillPass>(); }
+
+} // namespace pfc

@@ -1,0 +1,70 @@
+//===- CycleScheduler.h - list scheduling of K-FAC work into gaps ----------===//
+//
+// The core of bubble filling, kept apart from the pass (XLA's latency-hiding
+// scheduler splits config, cost, resources and core the same way): given the
+// per-step busy intervals of every device stream, the step length T and a
+// cycle of k steps, place every cycle task into the idle gaps so that
+//   - a task with per-step predecessors (curvature after F or B) uses the
+//     data of one step d: it starts after those predecessors' instances of
+//     step d end, in step d or (keeping the data one step longer) in step
+//     d+1 -- its data lag; at the start of step 0 it may use the previous
+//     cycle's last step;
+//   - a task runs after its cycle predecessors end (absolute times);
+//   - nothing overlaps anything else on its stream.
+// Two policies: List (highest critical-path priority first, earliest gap
+// that fits) and FixedOrder (PipeFisher: curvature, then all-reduce, then
+// inversion, each at the first gap that fits).
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_PASSES_CYCLESCHEDULER_H
+#define PFC_PASSES_CYCLESCHEDULER_H
+
+#include "ir/Program.h"
+
+#include <utility>
+#include <vector>
+
+namespace pfc {
+
+struct CycleSchedulerConfig {
+  bool FixedOrder = false;
+};
+
+/// Where the cycle tasks go: start times (absolute, within the cycle) and
+/// data lags, indexed like CycleProblem::tasks(). Empty if something did
+/// not fit.
+struct CyclePlacement {
+  std::vector<double> Start;
+  std::vector<int> DataLag;
+  bool ok() const { return !Start.empty(); }
+};
+
+/// The cycle tasks of a program and their dependencies, built once and
+/// placed for several cycle lengths.
+class CycleProblem {
+public:
+  /// \p P must be simulated: per-step predecessors' end times come from it.
+  explicit CycleProblem(const Program &P);
+
+  int32_t size() const { return static_cast<int32_t>(Tasks.size()); }
+  /// Cycle task ids, in the order the policy places them (fixed order) or by id.
+  const std::vector<TaskId> &tasks() const { return Tasks; }
+  /// Busy intervals of one step, per device stream (Device * NumStreams + Stream).
+  const std::vector<std::vector<std::pair<double, double>>> &busy() const { return Busy; }
+
+  /// Places every cycle task into a cycle of \p Steps steps of \p StepMs.
+  CyclePlacement place(const Program &P, double StepMs, int Steps,
+                       const CycleSchedulerConfig &Config) const;
+
+private:
+  std::vector<TaskId> Tasks;
+  std::vector<int32_t> IndexOf;    ///< task id -> index in Tasks, -1 otherwise
+  std::vector<double> StepReady;   ///< latest per-step predecessor end, -1 if none
+  std::vector<double> Priority;    ///< longest chain of cycle work from the task on
+  std::vector<std::vector<int32_t>> Preds, Succs;
+  std::vector<std::vector<std::pair<double, double>>> Busy;
+};
+
+} // namespace pfc
+
+#endif

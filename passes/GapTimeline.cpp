@@ -1,0 +1,66 @@
+//===- GapTimeline.cpp - idle intervals of one stream over a cycle ---------===//
+#include "GapTimeline.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace pfc {
+
+namespace {
+/// Slack for floating-point sums of durations (ms).
+constexpr double Eps = 1e-9;
+} // namespace
+
+GapTimeline::GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs,
+                         int Steps) {
+  std::sort(Busy.begin(), Busy.end());
+  std::vector<Gap> Step;
+  double Cursor = 0;
+  for (auto [S, E] : Busy) {
+    if (S > Cursor + Eps)
+      Step.push_back({Cursor, S});
+    Cursor = std::max(Cursor, E);
+  }
+  if (StepMs > Cursor + Eps)
+    Step.push_back({Cursor, StepMs});
+  for (const Gap &G : Step)
+    IdlePerStep += G.End - G.Start;
+  Gaps.reserve(Step.size() * Steps);
+  for (int T = 0; T < Steps; ++T)
+    for (const Gap &G : Step)
+      Gaps.push_back({G.Start + T * StepMs, G.End + T * StepMs});
+}
+
+double GapTimeline::earliestFit(double Ready, double Duration, double Deadline) const {
+  auto It = std::upper_bound(Gaps.begin(), Gaps.end(), Ready,
+                             [](double R, const Gap &G) { return R < G.End; });
+  for (; It != Gaps.end(); ++It) {
+    double Start = std::max(It->Start, Ready);
+    if (Start + Duration > Deadline + Eps)
+      return -1;
+    if (Start + Duration <= It->End + Eps)
+      return Start;
+  }
+  return -1;
+}
+
+void GapTimeline::reserve(double Start, double Duration) {
+  auto It = std::upper_bound(Gaps.begin(), Gaps.end(), Start,
+                             [](double S, const Gap &G) { return S < G.End; });
+  assert(It != Gaps.end() && It->Start <= Start + Eps && "reserving outside a gap");
+  const double End = Start + Duration;
+  Gap Before{It->Start, Start}, After{End, It->End};
+  bool KeepBefore = Before.End - Before.Start > Eps, KeepAfter = After.End - After.Start > Eps;
+  if (KeepBefore && KeepAfter) {
+    *It = Before;
+    Gaps.insert(It + 1, After);
+  } else if (KeepBefore) {
+    *It = Before;
+  } else if (KeepAfter) {
+    *It = After;
+  } else {
+    Gaps.erase(It);
+  }
+}
+
+} // namespace pfc

@@ -1,0 +1,41 @@
+//===- GapTimeline.h - idle intervals of one stream over a cycle -----------===//
+//
+// The resource model of bubble filling: the free intervals of one device
+// stream over a cycle of k steps of length T. A step's busy intervals repeat
+// every step; gaps never cross a step boundary (a task placed in step t runs
+// within step t). Placing a task carves its interval out of a gap.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_PASSES_GAPTIMELINE_H
+#define PFC_PASSES_GAPTIMELINE_H
+
+#include <utility>
+#include <vector>
+
+namespace pfc {
+
+class GapTimeline {
+public:
+  /// \p Busy: the busy intervals of one step, within [0, StepMs).
+  GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs, int Steps);
+
+  /// Earliest start >= Ready at which \p Duration fits and ends by
+  /// \p Deadline; a negative value when there is none.
+  double earliestFit(double Ready, double Duration, double Deadline) const;
+  /// Marks [Start, Start + Duration) busy; it must lie within one gap.
+  void reserve(double Start, double Duration);
+
+  /// Free time per step (of the first step).
+  double idlePerStep() const { return IdlePerStep; }
+
+private:
+  struct Gap {
+    double Start, End;
+  };
+  std::vector<Gap> Gaps; ///< sorted and disjoint
+  double IdlePerStep = 0;
+};
+
+} // namespace pfc
+
+#endif

@@ -1,0 +1,26 @@
+//===- Replicas.h - who holds a copy of a stage ----------------------------===//
+//
+// Gradient and K-FAC factor all-reduces run among the ranks that hold a copy
+// of the same stage: the D data-parallel replicas, times two for Chimera's
+// opposite pipeline. Replica r's device d is global rank r*S + d, and nodes
+// hold gpus_per_node consecutive ranks.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_PASSES_REPLICAS_H
+#define PFC_PASSES_REPLICAS_H
+
+#include "ir/Program.h"
+
+namespace pfc {
+
+struct ReplicaGroup {
+  int32_t Ranks = 1;      ///< members of the all-reduce
+  bool CrossNode = false; ///< some member is on another node
+};
+
+/// The all-reduce group of the stage on \p Device.
+ReplicaGroup replicaGroup(const Program &P, int32_t Device);
+
+} // namespace pfc
+
+#endif

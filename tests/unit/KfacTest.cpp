@@ -1,0 +1,245 @@
+//===- KfacTest.cpp - K-FAC insertion and bubble filling -------------------===//
+//
+// Checks the gap resource model against hand-computed intervals, and the
+// placement of K-FAC work against invariants computed independently here:
+// nothing overlaps on a stream over the whole k-step cycle, curvature runs
+// in one step after its forward/backward of that step, inversions follow
+// their factor, k is at least the lower bound and is the smallest k that
+// fits.
+//
+//===----------------------------------------------------------------------===//
+#include "TestUtil.h"
+
+#include "ir/PlanConversion.h"
+#include "ir/Verifier.h"
+
+#include "passes/CycleScheduler.h"
+#include "passes/GapTimeline.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+
+using namespace pfc;
+using namespace pfc::test;
+
+TEST_CASE("GapTimeline: gaps repeat per step and never cross a step boundary") {
+  GapTimeline G({{1, 2}, {3, 5}}, 6, 2);
+  CHECK(G.idlePerStep() == doctest::Approx(3));
+  CHECK(G.earliestFit(0, 1, 12) == 0);
+  CHECK(G.earliestFit(0, 1.5, 12) < 0); // every gap is 1 ms long
+  CHECK(G.earliestFit(2.5, 0.5, 12) == doctest::Approx(2.5));
+  CHECK(G.earliestFit(5.5, 1, 12) == doctest::Approx(6)); // [5,6) then [6,7): not joined
+  CHECK(G.earliestFit(7, 1, 9) == doctest::Approx(8));
+  CHECK(G.earliestFit(7, 1, 8.5) < 0); // deadline
+  G.reserve(0, 1);
+  CHECK(G.earliestFit(0, 1, 12) == doctest::Approx(2));
+  G.reserve(2.25, 0.5); // splits [2,3) into [2,2.25) and [2.75,3)
+  CHECK(G.earliestFit(2, 0.25, 12) == doctest::Approx(2));
+  CHECK(G.earliestFit(2.1, 0.25, 12) == doctest::Approx(2.75));
+  CHECK(G.idlePerStep() == doctest::Approx(3)); // a property of the step, not of placements
+}
+
+namespace {
+
+/// A uniform pipeline whose stage s holds block s+1 (so every stage has K-FAC
+/// work), with K-FAC inserted and the cycle task durations set by hand.
+Program kfacProgram(proto::Schedule Sched, int32_t S, int32_t N, double Curv, double Inv,
+                    proto::KfacOptions::Placement Placement = proto::KfacOptions::LIST,
+                    double MaxPiece = 0) {
+  Program P = uniformProgram(Sched, S, N);
+  for (Stage &St : P.Stages) {
+    St.LayerBegin = St.Position + 1;
+    St.LayerEnd = St.Position + 2;
+  }
+  P.Options.set_optimizer(proto::KFAC);
+  P.Options.mutable_kfac()->set_placement(Placement);
+  P.Options.mutable_kfac()->set_max_piece_ms(MaxPiece);
+  // uniformProgram has no model dimensions: a profile row gives the K-FAC work
+  // its costs (split evenly between the A and B sides).
+  proto::BlockProfile *Prof = P.Options.mutable_profile();
+  Prof->set_kron_ms(2 * Curv);
+  Prof->set_inv_ms(2 * Inv);
+  const char *Schedule = Sched == proto::GPIPE ? "schedule-gpipe" : "schedule-1f1b";
+  runPasses(P, std::string(Schedule) + ",insert-comm,dp-sync,kfac-insert");
+  runPasses(P, "simulate,bubble-fill,memory,verify");
+  return P;
+}
+
+/// Independent check of a placed cycle: returns "" or what is wrong.
+std::string checkCycle(const Program &P) {
+  const double T = P.Time.StepTimeMs;
+  const int K = P.Time.CycleSteps;
+  std::vector<std::vector<std::pair<double, double>>> Busy(P.numDevices() * NumStreams);
+  for (TaskId I = 0; I < P.numTasks(); ++I) {
+    const Task &Tk = P.Tasks[I];
+    if (Tk.DurationMs <= 0)
+      continue;
+    auto &Lane = Busy[Tk.Device * NumStreams + Tk.Stream];
+    if (isCycleTask(Tk.Kind)) {
+      Lane.emplace_back(P.Time.Start[I], P.Time.End[I]);
+      if (P.Time.End[I] > K * T + 1e-9)
+        return "task " + std::to_string(I) + " ends after the cycle";
+    } else {
+      for (int S = 0; S < K; ++S)
+        Lane.emplace_back(P.Time.Start[I] + S * T, P.Time.End[I] + S * T);
+    }
+  }
+  for (auto &Lane : Busy) {
+    std::sort(Lane.begin(), Lane.end());
+    for (size_t J = 1; J < Lane.size(); ++J)
+      if (Lane[J].first < Lane[J - 1].second - 1e-9)
+        return "overlap at " + std::to_string(Lane[J].first);
+  }
+  for (auto [From, To] : P.Edges) {
+    const Task &A = P.Tasks[From], &B = P.Tasks[To];
+    if (!isCycleTask(B.Kind))
+      continue;
+    double Ready = P.Time.End[From];
+    if (!isCycleTask(A.Kind)) {
+      if (B.DataLag < 0 || B.DataLag > 1)
+        return "curvature task " + std::to_string(To) + " has data lag " +
+               std::to_string(B.DataLag);
+      Ready += (B.CycleStep - B.DataLag) * T;
+      if (P.Time.End[To] > (B.CycleStep + 1) * T + 1e-9)
+        return "curvature task " + std::to_string(To) + " leaves its step";
+    }
+    if (P.Time.Start[To] < Ready - 1e-9)
+      return "task " + std::to_string(To) + " starts before task " + std::to_string(From);
+  }
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("bubble-fill: GPipe 4x4, the cycle is valid and k meets its lower bound") {
+  // Per device: idle per step = 3 * (F + B) = 9 ms; K-FAC work = 4 micro-batches x
+  // 2 factors x 1 ms + 2 inversions x 3 ms = 14 ms -> lower bound 2 steps.
+  Program P = kfacProgram(proto::GPIPE, 4, 4, 1.0, 3.0);
+  CHECK(checkCycle(P) == "");
+  CHECK(P.Time.StepTimeMs == doctest::Approx(21));
+  CHECK(P.Kfac.lower_bound_steps() == 2);
+  CHECK(P.Kfac.refresh_steps() >= 2);
+  CHECK(P.Kfac.refresh_steps() <= 3);
+  CHECK(P.Kfac.step_time_ms_with() == doctest::Approx(P.Kfac.step_time_ms_without()));
+  // 3 ms inversions split into pieces of a quarter forward (0.25 ms): 12 each.
+  CHECK(P.Kfac.tasks() == 4 * (4 * 2 + 2 * 12));
+  // k is the smallest that fits: one step fewer does not.
+  CycleProblem Problem(P);
+  CHECK_FALSE(Problem.place(P, P.Time.StepTimeMs, P.Kfac.refresh_steps() - 1, {}).ok());
+}
+
+TEST_CASE("bubble-fill: 1F1B and the PipeFisher baseline stay valid") {
+  for (auto Placement : {proto::KfacOptions::LIST, proto::KfacOptions::PIPEFISHER}) {
+    Program P = kfacProgram(proto::ONE_F_ONE_B, 4, 8, 0.5, 2.0, Placement);
+    CAPTURE(Placement);
+    CHECK(checkCycle(P) == "");
+    CHECK(P.Kfac.refresh_steps() >= P.Kfac.lower_bound_steps());
+    CHECK(P.Kfac.placement() == (Placement == proto::KfacOptions::LIST ? "list" : "pipefisher"));
+  }
+}
+
+TEST_CASE("bubble-fill: an inversion longer than every bubble still completes") {
+  // GPipe 2x2: each device idles 3 ms per step in one or two gaps; a 10 ms inversion
+  // fits no gap. Split into pieces it fits without stretching the step; PipeFisher,
+  // which never splits, must stretch the step and say so.
+  Program Split = kfacProgram(proto::GPIPE, 2, 2, 0.25, 10.0);
+  CHECK(checkCycle(Split) == "");
+  CHECK(Split.Kfac.split_inversions() > 0);
+  CHECK(Split.Kfac.step_time_ms_with() == doctest::Approx(Split.Kfac.step_time_ms_without()));
+  CHECK(Split.Warnings.empty());
+
+  Program Whole = kfacProgram(proto::GPIPE, 2, 2, 0.25, 10.0, proto::KfacOptions::PIPEFISHER);
+  CHECK(checkCycle(Whole) == "");
+  CHECK(Whole.Kfac.split_inversions() == 0);
+  CHECK(Whole.Kfac.step_time_ms_with() > Whole.Kfac.step_time_ms_without());
+  REQUIRE(Whole.Warnings.size() == 1);
+  CHECK(Whole.Warnings[0].find("the step grows by") != std::string::npos);
+}
+
+TEST_CASE("kfac-insert: preconditioning sits between the gradient and the optimizer step") {
+  Program P = kfacProgram(proto::ONE_F_ONE_B, 2, 2, 0.5, 1.0);
+  for (int32_t D = 0; D < P.numDevices(); ++D) {
+    const auto &S = P.stream(D, proto::COMPUTE);
+    auto Opt = std::find_if(S.begin(), S.end(),
+                            [&](TaskId T) { return P.Tasks[T].Kind == proto::OPTIMIZER_STEP; });
+    REQUIRE(Opt != S.end());
+    // The precondition runs every step: it is the last per-step task before the update.
+    auto Prev = Opt;
+    do
+      --Prev;
+    while (isCycleTask(P.Tasks[*Prev].Kind));
+    CHECK(P.Tasks[*Prev].Kind == proto::PRECONDITION);
+  }
+}
+
+namespace {
+/// The verifier's message for \p P, or "".
+std::string verifyText(const Program &P) { return errorText(verifyProgram(P)); }
+
+TaskId firstOfKind(const Program &P, TaskKind K) {
+  for (TaskId T = 0; T < P.numTasks(); ++T)
+    if (P.Tasks[T].Kind == K)
+      return T;
+  return NoTask;
+}
+} // namespace
+
+TEST_CASE("verify: every K-FAC rule across the cycle, broken on purpose") {
+  const Program Good = kfacProgram(proto::GPIPE, 4, 4, 1.0, 3.0);
+  REQUIRE(verifyText(Good) == "");
+  const double T = Good.Time.StepTimeMs;
+
+  SUBCASE("curvature before its forward in the step whose data it uses") {
+    Program P = Good;
+    TaskId C = firstOfKind(P, proto::CURVATURE_A);
+    P.Tasks[C].DataLag = 0;
+    P.Time.Start[C] = P.Tasks[C].CycleStep * T; // step start: before any forward ends
+    P.Time.End[C] = P.Time.Start[C] + P.Tasks[C].DurationMs;
+    CHECK(verifyText(P).find("before its dependency") != std::string::npos);
+  }
+  SUBCASE("inversion before its factor's curvature") {
+    Program P = Good;
+    TaskId I = firstOfKind(P, proto::INVERT_B);
+    P.Tasks[I].CycleStep = 0;
+    P.Time.Start[I] = 0;
+    P.Time.End[I] = P.Tasks[I].DurationMs;
+    CHECK(verifyText(P).find("before its dependency") != std::string::npos);
+  }
+  SUBCASE("a cycle task on top of a per-step task in a later step") {
+    Program P = Good;
+    TaskId I = firstOfKind(P, proto::INVERT_A);
+    TaskId F = firstOfKind(P, proto::FORWARD);
+    // Device of the inversion runs a forward of its own: overlap it in the last step.
+    for (TaskId X = 0; X < P.numTasks(); ++X)
+      if (P.Tasks[X].Kind == proto::FORWARD && P.Tasks[X].Device == P.Tasks[I].Device)
+        F = X;
+    const int Last = P.Time.CycleSteps - 1;
+    P.Tasks[I].CycleStep = Last;
+    P.Time.Start[I] = P.Time.Start[F] + Last * T;
+    P.Time.End[I] = P.Time.Start[I] + P.Tasks[I].DurationMs;
+    std::string Msg = verifyText(P);
+    CHECK(Msg.find("verify:") != std::string::npos);
+    CHECK(Msg != "");
+  }
+  SUBCASE("a cycle task after the end of the cycle") {
+    Program P = Good;
+    TaskId I = firstOfKind(P, proto::INVERT_A);
+    P.Time.Start[I] = P.Time.CycleSteps * T + 1;
+    P.Time.End[I] = P.Time.Start[I] + P.Tasks[I].DurationMs;
+    CHECK(verifyText(P) != "");
+  }
+  SUBCASE("two cycle tasks at once on one compute stream") {
+    Program P = Good;
+    TaskId A = NoTask, B = NoTask;
+    for (TaskId X = 0; X < P.numTasks() && B == NoTask; ++X)
+      if (P.Tasks[X].Kind == proto::CURVATURE_A)
+        (A == NoTask ? A : B) = X; // same stage: same device
+    P.Tasks[B].CycleStep = P.Tasks[A].CycleStep;
+    P.Tasks[B].DataLag = P.Tasks[A].DataLag;
+    P.Time.Start[B] = P.Time.Start[A];
+    P.Time.End[B] = P.Time.End[A];
+    CHECK(verifyText(P).find("verify:") != std::string::npos);
+  }
+}
