@@ -1,0 +1,66 @@
+//===- Executor.h - runs one training step of a plan on the CPU ------------===//
+//
+// The plan walker of the CPU backend. One std::thread per plan device issues
+// that device's tasks stream by stream in the plan's order, the way a GPU
+// runtime issues work to its compute, send, receive and collective streams:
+// the head task of a stream runs once every task it depends on has ended, and
+// a stream never runs ahead of its own order. Data moves only where the plan
+// moves it: a forward's output reaches the next stage either directly (both
+// stages on one device) or through the plan's SEND/RECV pair, whose send
+// posts the tensor into a one-message channel that its receive takes it from.
+// ALL_REDUCE tasks of replicated stages (Chimera's two pipelines) sum their
+// gradients once every member has arrived; OPTIMIZER_STEP calls the stage's
+// optimizer.
+//
+// Not yet: data-parallel replicas (data_parallel > 1) and the K-FAC task
+// kinds, which create() rejects with a user error.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_BACKENDS_INTERP_EXECUTOR_H
+#define PFC_BACKENDS_INTERP_EXECUTOR_H
+
+#include "Model.h"
+#include "Optimizer.h"
+
+#include "ir/Program.h"
+
+#include <span>
+
+namespace pfc::interp {
+
+struct StepResult {
+  /// Mean loss over the step's tokens, and each micro-batch's mean loss.
+  double Loss = 0;
+  std::vector<double> MicrobatchLoss;
+};
+
+template <typename T> class Executor {
+public:
+  /// Checks that \p P can be run on \p Replicas (one model per pipeline,
+  /// built from the same config): supported task kinds, layer ranges within
+  /// the model, one data-parallel replica.
+  static llvm::Expected<Executor> create(const Program &P, std::vector<Model<T> *> Replicas);
+
+  /// The optimizer OPTIMIZER_STEP of stage \p Stage calls (none: skipped).
+  void setOptimizer(int32_t Stage, Optimizer<T> *Opt) { Optimizers[Stage] = Opt; }
+
+  /// One step: zeroes every replica's gradients, then runs every device's
+  /// streams on micro-batches \p Batches (indexed by micro-batch id). The
+  /// loss is the mean over all tokens of the step, so the gradients equal
+  /// those of one batch holding every micro-batch.
+  llvm::Expected<StepResult> runStep(std::span<const Batch> Batches);
+
+private:
+  Executor(const Program &P, std::vector<Model<T> *> Replicas);
+
+  const Program *Prog;
+  std::vector<Model<T> *> Replicas;
+  std::vector<Optimizer<T> *> Optimizers; ///< per stage
+};
+
+extern template class Executor<float>;
+extern template class Executor<double>;
+
+} // namespace pfc::interp
+
+#endif
