@@ -38,7 +38,8 @@ template <typename T> class Executor {
 public:
   /// Checks that \p P can be run on \p Replicas (one model per pipeline,
   /// built from the same config): supported task kinds, layer ranges within
-  /// the model, one data-parallel replica.
+  /// the model, one data-parallel replica. \p P and the replicas must outlive
+  /// the executor.
   static llvm::Expected<Executor> create(const Program &P, std::vector<Model<T> *> Replicas);
 
   /// The optimizer OPTIMIZER_STEP of stage \p Stage calls (none: skipped).
