@@ -2,8 +2,9 @@
 //
 // For every Transformer block of every stage, adds the K-FAC work of one
 // refresh cycle as cycle tasks (placed later by bubble-fill):
-//   curvature-A(block, m) after F(stage, m)   -- same step's activations
-//   curvature-B(block, m) after B(stage, m)   -- same step's output gradients
+//   curvature-A(block, m) after F(stage, m)   -- that step's activations
+//   curvature-B(block, m) after B(stage, m)   -- that step's output gradients
+//     (both in up to 4 independent pieces over token rows when long)
 //   factor all-reduce(block) after all its curvature, when the stage has
 //     replicas (data parallelism, Chimera's second pipeline)
 //   inversion A / B (block) after the factor is complete; an inversion
@@ -25,6 +26,11 @@
 
 namespace pfc {
 namespace {
+
+/// Bounds on splitting: curvature tasks are numerous (blocks x micro-batches),
+/// inversions few.
+constexpr int32_t MaxCurvaturePieces = 4;
+constexpr int32_t MaxInversionPieces = 64;
 
 class KfacInsertPass : public Pass {
 public:
@@ -81,10 +87,10 @@ public:
           size_t Slot = static_cast<size_t>(S) * N + Mb;
           if (Fwd[Slot] == NoTask)
             continue; // the other Chimera pipeline runs this micro-batch
-          CurvA.push_back(addCycleTask(P, proto::CURVATURE_A, St, S, Mb, Layer,
-                                       Cost.CurvatureAMs, Fwd[Slot]));
-          CurvB.push_back(addCycleTask(P, proto::CURVATURE_B, St, S, Mb, Layer,
-                                       Cost.CurvatureBMs, Bwd[Slot]));
+          addCurvature(P, proto::CURVATURE_A, St, S, Mb, Layer, Cost.CurvatureAMs, MaxPiece,
+                       Fwd[Slot], CurvA);
+          addCurvature(P, proto::CURVATURE_B, St, S, Mb, Layer, Cost.CurvatureBMs, MaxPiece,
+                       Bwd[Slot], CurvB);
         }
         TaskId Sync = NoTask;
         if (Group.Ranks > 1) {
@@ -130,20 +136,33 @@ private:
     return T;
   }
 
-  static TaskId addCycleTask(Program &P, TaskKind Kind, const Stage &St, int32_t S, int32_t Mb,
-                             int32_t Layer, double Ms, TaskId After) {
-    Task T = cycleTask(Kind, St, S, Mb, Layer);
-    T.DurationMs = Ms;
-    TaskId Id = P.addTask(T);
-    P.addEdge(After, Id);
-    return Id;
+  /// Curvature of one micro-batch, in independent pieces over its token
+  /// rows (each adds its rows' a^T a or g^T g to the factor) when longer than
+  /// the piece limit; at most MaxCurvaturePieces, since there are many.
+  static void addCurvature(Program &P, TaskKind Kind, const Stage &St, int32_t S, int32_t Mb,
+                           int32_t Layer, double Ms, double MaxPiece, TaskId After,
+                           std::vector<TaskId> &Out) {
+    int32_t Pieces = piecesFor(Ms, MaxPiece, MaxCurvaturePieces);
+    for (int32_t I = 0; I < Pieces; ++I) {
+      Task T = cycleTask(Kind, St, S, Mb, Layer);
+      T.DurationMs = Ms / Pieces;
+      T.Piece = I;
+      TaskId Id = P.addTask(T);
+      P.addEdge(After, Id);
+      Out.push_back(Id);
+    }
+  }
+
+  static int32_t piecesFor(double Ms, double MaxPiece, int32_t Limit) {
+    if (MaxPiece <= 0 || Ms <= MaxPiece)
+      return 1;
+    return static_cast<int32_t>(std::min<double>(Limit, std::ceil(Ms / MaxPiece)));
   }
 
   static void addInversion(Program &P, TaskKind Kind, const Stage &St, int32_t S, int32_t Layer,
                            double Ms, double MaxPiece, TaskId Sync,
                            const std::vector<TaskId> &Curvature) {
-    int32_t Pieces = MaxPiece > 0 && Ms > MaxPiece ? static_cast<int32_t>(std::ceil(Ms / MaxPiece))
-                                                   : 1;
+    int32_t Pieces = piecesFor(Ms, MaxPiece, MaxInversionPieces);
     TaskId Prev = NoTask;
     for (int32_t I = 0; I < Pieces; ++I) {
       Task T = cycleTask(Kind, St, S, -1, Layer);

@@ -123,8 +123,9 @@ TEST_CASE("bubble-fill: GPipe 4x4, the cycle is valid and k meets its lower boun
   CHECK(P.Kfac.refresh_steps() >= 2);
   CHECK(P.Kfac.refresh_steps() <= 3);
   CHECK(P.Kfac.step_time_ms_with() == doctest::Approx(P.Kfac.step_time_ms_without()));
-  // 3 ms inversions split into pieces of a quarter forward (0.25 ms): 12 each.
-  CHECK(P.Kfac.tasks() == 4 * (4 * 2 + 2 * 12));
+  // Pieces of at most a quarter forward (0.25 ms): 1 ms curvature in 4 pieces
+  // (the most curvature is split into), 3 ms inversions in 12.
+  CHECK(P.Kfac.tasks() == 4 * (4 * 2 * 4 + 2 * 12));
   // k is the smallest that fits: one step fewer does not.
   CycleProblem Problem(P);
   CHECK_FALSE(Problem.place(P, P.Time.StepTimeMs, P.Kfac.refresh_steps() - 1, {}).ok());
