@@ -22,6 +22,8 @@ std::string_view taskKindName(TaskKind K) {
   case proto::INVERT_A: return "inv-A";
   case proto::INVERT_B: return "inv-B";
   case proto::PRECONDITION: return "precondition";
+  case proto::REDUCE_SCATTER: return "reduce-scatter";
+  case proto::ALL_GATHER: return "all-gather";
   default: return "?";
   }
 }
@@ -43,7 +45,9 @@ StreamKind defaultStream(TaskKind K) {
   case proto::RECV_ACTIVATION:
   case proto::RECV_GRADIENT: return proto::RECV;
   case proto::ALL_REDUCE:
-  case proto::FACTOR_ALL_REDUCE: return proto::COLLECTIVE;
+  case proto::FACTOR_ALL_REDUCE:
+  case proto::REDUCE_SCATTER:
+  case proto::ALL_GATHER: return proto::COLLECTIVE;
   default: return proto::COMPUTE;
   }
 }

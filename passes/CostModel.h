@@ -38,6 +38,14 @@ public:
   double p2pMs(const Program &P, int32_t From, int32_t To, int64_t Bytes) const;
   /// Time of a ring all-reduce of \p Bytes among \p Ranks ranks.
   double allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const;
+  /// Ring reduce-scatter or all-gather of \p Bytes (the whole tensor): half
+  /// of the all-reduce, n-1 steps of Bytes/n.
+  double reduceScatterMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
+    return allReduceMs(Bytes, Ranks, CrossNode) / 2;
+  }
+  double allGatherMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
+    return allReduceMs(Bytes, Ranks, CrossNode) / 2;
+  }
   /// Optimizer step (Adam) over \p Params parameters: memory bound.
   double optimizerMs(int64_t Params) const;
   /// Bytes per parameter of parameters + gradients + optimizer state (mixed

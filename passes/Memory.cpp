@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "CostModel.h"
 #include "Pass.h"
+#include "Zero.h"
 
 #include <algorithm>
 
@@ -25,10 +26,7 @@ public:
     P.Stats.resize(P.numDevices());
     for (int32_t D = 0; D < P.numDevices(); ++D) {
       DeviceStats &S = P.Stats[D];
-      S.StaticMemory = 0;
-      for (const Stage &St : P.Stages)
-        if (St.Device == D)
-          S.StaticMemory += St.ParamBytes / Costs.elementBytes() * Costs.staticBytesPerParam();
+      S.StaticMemory = deviceStaticBytes(P, Costs, D); // sharded under --zero (Zero.h)
       int64_t Live = 0, Peak = 0;
       int32_t Inflight = 0, PeakInflight = 0;
       for (TaskId T : P.stream(D, proto::COMPUTE)) {
@@ -40,7 +38,7 @@ public:
         else if (Tk.Kind == proto::BACKWARD)
           --Inflight;
       }
-      S.PeakMemory = S.StaticMemory + Peak;
+      S.PeakMemory = S.StaticMemory + Peak + zeroWorkingBytes(P, D);
       S.PeakInflight = PeakInflight;
     }
     return false;

@@ -72,11 +72,13 @@ std::string defaultPipeline(const proto::CompileOptions &Options) {
   case proto::GPIPE: Schedule = "schedule-gpipe"; break;
   case proto::INTERLEAVED: Schedule = "schedule-interleaved"; break;
   case proto::CHIMERA: Schedule = "schedule-chimera"; break;
+  case proto::LAYERED: Schedule = "schedule-layered"; break;
   default: Schedule = "schedule-1f1b"; break;
   }
   std::string Kfac = Options.optimizer() == proto::KFAC ? ",kfac-insert" : "";
   std::string Fill = Options.optimizer() == proto::KFAC ? ",bubble-fill" : "";
-  return "partition," + Schedule + ",insert-comm,dp-sync" + Kfac + ",simulate" + Fill +
+  std::string Sync = Options.zero() > 0 ? ",zero-sync" : ",dp-sync";
+  return "partition," + Schedule + ",insert-comm" + Sync + Kfac + ",simulate" + Fill +
          ",memory,verify";
 }
 

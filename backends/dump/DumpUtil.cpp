@@ -18,11 +18,11 @@ namespace pfc {
 namespace {
 
 /// Compute kinds first, as in the PipeFisher figures, then communication.
-constexpr std::array<TaskKind, 14> LegendOrder = {
+constexpr std::array<TaskKind, 16> LegendOrder = {
     proto::FORWARD,       proto::BACKWARD,          proto::CURVATURE_A,     proto::CURVATURE_B,
     proto::INVERT_A,      proto::INVERT_B,          proto::PRECONDITION,    proto::OPTIMIZER_STEP,
     proto::ALL_REDUCE,    proto::FACTOR_ALL_REDUCE, proto::SEND_ACTIVATION, proto::RECV_ACTIVATION,
-    proto::SEND_GRADIENT, proto::RECV_GRADIENT,
+    proto::SEND_GRADIENT, proto::RECV_GRADIENT,     proto::REDUCE_SCATTER,  proto::ALL_GATHER,
 };
 
 const KindStyle Unknown = {"other", "#dddddd", "#000000", "other", '?'};
@@ -49,6 +49,8 @@ const KindStyle &kindStyle(TaskKind K) {
       {"inv-a", "#d62728", "#ffffff", "inverse A", '/'},
       {"inv-b", "#ff9896", "#000000", "inverse B", '\\'},
       {"precondition", "#9467bd", "#ffffff", "precondition", '^'},
+      {"reduce-scatter", "#38761d", "#ffffff", "gradient reduce-scatter", '%'},
+      {"all-gather", "#93c47d", "#000000", "parameter all-gather", '&'},
   };
   auto I = static_cast<size_t>(K);
   return I < std::size(Styles) ? Styles[I] : Unknown;
@@ -80,6 +82,8 @@ std::string_view scheduleLabel(proto::Schedule S) {
     return "interleaved";
   case proto::CHIMERA:
     return "chimera";
+  case proto::LAYERED:
+    return "layered";
   default:
     return "unspecified";
   }

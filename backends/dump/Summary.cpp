@@ -18,6 +18,7 @@ std::string_view scheduleName(proto::Schedule S) {
   case proto::ONE_F_ONE_B: return "1f1b";
   case proto::INTERLEAVED: return "interleaved";
   case proto::CHIMERA: return "chimera";
+  case proto::LAYERED: return "layered";
   default: return "unspecified";
   }
 }
