@@ -3,7 +3,8 @@
 // pfc compile: model + cluster (+ profile) -> passes -> plan file.
 // pfc opt:     plan file -> passes -> plan file.
 // Both verify after every pass unless --no-verify, write the output only on
-// success, and exit with the codes of Diagnostics.h.
+// success, and exit with the codes of Diagnostics.h. The output path is
+// checked before any work, so a bad -o fails fast.
 //
 //===----------------------------------------------------------------------===//
 #include "Driver.h"
@@ -14,8 +15,11 @@
 #include "ir/PlanConversion.h"
 #include "passes/PassManager.h"
 
+#include <cstring>
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <google/protobuf/text_format.h>
@@ -30,44 +34,42 @@ cl::SubCommand CompileCmd("compile", "compile a model and cluster into a plan");
 cl::SubCommand OptCmd("opt", "run passes over an existing plan");
 
 // compile
-cl::opt<std::string> ModelOpt("model", cl::desc("model: a .textproto/.json file or a preset"),
+cl::opt<std::string> ModelOpt("model",
+                              cl::desc("model: a .textproto/.json file or a preset "
+                                       "(default bert-large)"),
                               cl::value_desc("M"), cl::init("bert-large"), cl::sub(CompileCmd),
                               cl::cat(Category));
 cl::opt<std::string> ClusterOpt("cluster",
-                                cl::desc("cluster: a .textproto/.json file or a preset"),
+                                cl::desc("cluster: a .textproto/.json file or a preset "
+                                         "(default v100-dgx1)"),
                                 cl::value_desc("C"), cl::init("v100-dgx1"), cl::sub(CompileCmd),
                                 cl::cat(Category));
 cl::opt<std::string> ProfileOpt("profile",
                                 cl::desc("measured per-block profile CSV (PipeFisher format); "
                                          "overrides the analytic block costs"),
                                 cl::value_desc("P"), cl::sub(CompileCmd), cl::cat(Category));
-cl::opt<proto::Schedule> ScheduleOpt(
-    "schedule", cl::desc("pipeline schedule"), cl::init(proto::ONE_F_ONE_B),
+cl::opt<proto::Schedule, false, ValuesParser<proto::Schedule>> ScheduleOpt(
+    "schedule", cl::desc("pipeline schedule (default 1f1b)"), cl::init(proto::ONE_F_ONE_B),
     cl::values(clEnumValN(proto::GPIPE, "gpipe", "all forwards, then all backwards"),
                clEnumValN(proto::ONE_F_ONE_B, "1f1b", "one forward, one backward"),
                clEnumValN(proto::INTERLEAVED, "interleaved",
                           "Megatron interleaved 1F1B (needs --virtual-stages)"),
-               clEnumValN(proto::CHIMERA, "chimera", "bidirectional pipelines"),
-               clEnumValN(proto::LAYERED, "layered",
-                          "breadth-first order on a looping placement (--virtual-stages)")),
+               clEnumValN(proto::CHIMERA, "chimera", "bidirectional pipelines")),
     cl::sub(CompileCmd), cl::cat(Category));
-cl::opt<int> StagesOpt("stages", cl::desc("pipeline devices per replica (S)"), cl::init(8),
-                       cl::value_desc("S"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> StagesOpt("stages", cl::desc("pipeline devices per replica (S, default 8)"),
+                       cl::init(8), cl::value_desc("S"), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> MicrobatchesOpt("microbatches",
-                             cl::desc("micro-batches per step per pipeline replica (N)"),
+                             cl::desc("micro-batches per step per pipeline replica (N, "
+                                      "default 16)"),
                              cl::init(16), cl::value_desc("N"), cl::sub(CompileCmd),
                              cl::cat(Category));
 cl::opt<int> VirtualOpt("virtual-stages", cl::desc("model chunks per device (V)"), cl::init(1),
                         cl::value_desc("V"), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> DataParallelOpt("data-parallel", cl::desc("pipeline replicas (D)"), cl::init(1),
                              cl::value_desc("D"), cl::sub(CompileCmd), cl::cat(Category));
-cl::opt<int> ZeroOpt("zero",
-                     cl::desc("ZeRO stage: shard optimizer state (1), and gradients (2), and "
-                              "parameters (3) across the data-parallel replicas (default 0)"),
-                     cl::init(0), cl::value_desc("0|1|2|3"), cl::sub(CompileCmd),
-                     cl::cat(Category));
-cl::opt<proto::Partition> PartitionOpt(
-    "partition", cl::desc("how layers are split into stages"), cl::init(proto::UNIFORM),
+cl::opt<proto::Partition, false, ValuesParser<proto::Partition>> PartitionOpt(
+    "partition", cl::desc("how layers are split into stages (default uniform)"),
+    cl::init(proto::UNIFORM),
     cl::values(clEnumValN(proto::UNIFORM, "uniform", "equal blocks per stage"),
                clEnumValN(proto::BALANCED, "balanced", "minimise the slowest stage")),
     cl::sub(CompileCmd), cl::cat(Category));
@@ -77,7 +79,9 @@ cl::opt<std::string> InputPlan(cl::Positional, cl::desc("<input plan>"), cl::sub
                                cl::cat(Category));
 
 // both
-cl::opt<std::string> OutputOpt("o", cl::desc("output plan (.pb, .textproto or .json)"),
+cl::opt<std::string> OutputOpt("o",
+                               cl::desc("output plan: .pb binary, .textproto text, .json "
+                                        "(required; written only on success)"),
                                cl::value_desc("PLAN"), cl::sub(CompileCmd), cl::sub(OptCmd),
                                cl::cat(Category));
 cl::opt<std::string> PassesOpt("passes",
@@ -129,19 +133,44 @@ llvm::Error finish(Program &P) {
 llvm::Error checkOutput() {
   if (OutputOpt.empty())
     return userError("pfc: error: no output; give -o PLAN (.pb, .textproto or .json)");
+  if (llvm::sys::path::extension(OutputOpt).empty())
+    return userError("{}: error: -o needs an extension naming the plan format: .pb (binary), "
+                     ".textproto (text) or .json",
+                     OutputOpt.getValue());
   if (llvm::Expected<PlanFormat> F = planFormatFor(OutputOpt); !F)
     return F.takeError();
+  return checkOutputPath(OutputOpt, "-o");
+}
+
+/// Upper limits that keep a plan within what pfc can hold (task ids are
+/// 32-bit; a million stage-micro-batches make about six million tasks).
+llvm::Error checkSizeLimits() {
+  for (auto [Name, Value, Max] : {std::tuple{"--stages", StagesOpt.getValue(), 1 << 16},
+                                  {"--microbatches", MicrobatchesOpt.getValue(), 1 << 20},
+                                  {"--virtual-stages", VirtualOpt.getValue(), 1 << 10},
+                                  {"--data-parallel", DataParallelOpt.getValue(), 1 << 20}})
+    if (Value > Max)
+      return userError("pfc: error: {} must be at most {} (got {})", Name, Max, Value);
+  constexpr int64_t MaxWork = 1 << 20;
+  int64_t Work = static_cast<int64_t>(StagesOpt) * VirtualOpt * MicrobatchesOpt;
+  if (Work > MaxWork)
+    return userError("pfc: error: --stages {} x --virtual-stages {} x --microbatches {} is {} "
+                     "stage-micro-batches, more than the {} pfc plans; use fewer micro-batches",
+                     StagesOpt.getValue(), VirtualOpt.getValue(), MicrobatchesOpt.getValue(),
+                     Work, MaxWork);
   return llvm::Error::success();
 }
 
 llvm::Error compile() {
   if (llvm::Error E = checkOutput())
     return E;
+  if (llvm::Error E = checkSizeLimits())
+    return E;
   Program P;
   llvm::Expected<proto::Model> Model = loadModel(ModelOpt);
   if (!Model)
     return Model.takeError();
-  llvm::Expected<proto::Cluster> Cluster = loadCluster(ClusterOpt);
+  llvm::Expected<proto::Cluster> Cluster = loadCluster(ClusterOpt, &*Model);
   if (!Cluster)
     return Cluster.takeError();
   P.Model = std::move(*Model);
@@ -153,19 +182,12 @@ llvm::Error compile() {
   O.set_virtual_stages(VirtualOpt);
   O.set_data_parallel(DataParallelOpt);
   O.set_partition(PartitionOpt);
-  O.set_zero(ZeroOpt);
   for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},
                              {"--data-parallel", DataParallelOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
-  if (ZeroOpt < 0 || ZeroOpt > 3)
-    return userError("pfc: error: --zero must be 0, 1, 2 or 3 (got {})", ZeroOpt.getValue());
-  if (ZeroOpt > 0 && DataParallelOpt < 2)
-    return userError("pfc: error: --zero {} shards across data-parallel replicas; give "
-                     "--data-parallel 2 or more, or --zero 0",
-                     ZeroOpt.getValue());
   if (!ProfileOpt.empty()) {
     llvm::Expected<proto::BlockProfile> Prof =
         loadProfile(ProfileOpt, P.Model.micro_batch_size());
@@ -186,10 +208,7 @@ llvm::Error opt() {
     return userError("pfc: error: give --passes=a,b,c (see --list-passes)");
   if (llvm::Error E = checkOutput())
     return E;
-  llvm::Expected<proto::Plan> Plan = readPlan(InputPlan);
-  if (!Plan)
-    return Plan.takeError();
-  llvm::Expected<Program> P = fromPlan(*Plan, InputPlan);
+  llvm::Expected<Program> P = loadPlan(InputPlan);
   if (!P)
     return P.takeError();
   if (llvm::Error E = runPipeline(*P, PassesOpt))
@@ -201,15 +220,35 @@ llvm::Error opt() {
 
 int pfcMain(int Argc, char **Argv) {
   cl::HideUnrelatedOptions(Category);
+  cl::SetVersionPrinter([](llvm::raw_ostream &OS) {
+    OS << "pfc (plan format version " << PlanVersion << ")\n";
+  });
+  if (Argc > 1 && Argv[1][0] != '-' && std::strcmp(Argv[1], "compile") != 0 &&
+      std::strcmp(Argv[1], "opt") != 0)
+    return reportError("pfc", userError("pfc: error: unknown command '{}'; use 'pfc compile' "
+                                        "or 'pfc opt' (see pfc --help)",
+                                        Argv[1]));
+  // Messages name the tool, not the path it was started from.
+  std::vector<char *> Args(Argv, Argv + Argc);
+  char ToolName[] = "pfc";
+  Args[0] = ToolName;
+  std::string Overview = fmt::format(
+      "pfc: schedule compiler for pipeline-parallel training\n\n"
+      "  pfc compile [--model M] [--cluster C] [--profile P.csv] [--schedule S]\n"
+      "              [--stages S] [--microbatches N] -o PLAN\n"
+      "  pfc opt PLAN --passes=a,b,c -o OUT\n"
+      "\n"
+      "Models: a .textproto or .json file, or a preset: {}.\n"
+      "Clusters: a .textproto or .json file, or a preset: {}.\n"
+      "Plans: .pb binary, .textproto text, .json; pfc-dump shows them.\n"
+      "Exit codes: 0 success; 2 user error (bad input, flag or file: the message names the\n"
+      "file and line:column or the field, and nothing is written); 4 the plan breaks an\n"
+      "invariant; 1 internal error.\n",
+      llvm::join(modelPresets(), ", "), llvm::join(clusterPresets(), ", "));
   std::string Errors;
   llvm::raw_string_ostream ErrOS(Errors);
-  if (!cl::ParseCommandLineOptions(Argc, Argv,
-                                   "pfc: schedule compiler for pipeline-parallel training\n\n"
-                                   "  pfc compile [--model M] [--cluster C] [--schedule S] "
-                                   "--stages S --microbatches N -o PLAN\n"
-                                   "  pfc opt PLAN --passes=a,b,c -o OUT\n",
-                                   &ErrOS)) {
-    llvm::errs() << ErrOS.str();
+  if (!cl::ParseCommandLineOptions(Argc, Args.data(), Overview, &ErrOS)) {
+    llvm::errs() << formatCommandLineErrors("pfc", ErrOS.str());
     return ExitUserError;
   }
   if (ListPasses) {

@@ -1,5 +1,13 @@
 //===- DumpDriver.cpp - the pfc-dump command line --------------------------===//
+//
+// pfc-dump: plan file -> one view (summary, timelines, trace, memory) on
+// standard output or in -o FILE, written only on success. Exit codes as in
+// Diagnostics.h.
+//
+//===----------------------------------------------------------------------===//
 #include "Driver.h"
+
+#include "InputLoader.h"
 
 #include "backends/PlanIO.h"
 #include "backends/dump/Dumps.h"
@@ -19,8 +27,8 @@ enum class View { Summary, Timeline, Svg, Trace, Memory };
 cl::OptionCategory Category("pfc-dump options");
 cl::opt<std::string> PlanPath(cl::Positional, cl::desc("<plan>"), cl::Required,
                               cl::cat(Category));
-cl::opt<View> ViewOpt(
-    "view", cl::desc("what to show"), cl::init(View::Summary),
+cl::opt<View, false, ValuesParser<View>> ViewOpt(
+    "view", cl::desc("what to show (default summary)"), cl::init(View::Summary),
     cl::values(clEnumValN(View::Summary, "summary", "headline figures and per-device table"),
                clEnumValN(View::Timeline, "timeline", "ASCII timeline, a row per device"),
                clEnumValN(View::Svg, "svg", "SVG timeline coloured by task kind"),
@@ -29,7 +37,9 @@ cl::opt<View> ViewOpt(
     cl::cat(Category));
 cl::opt<bool> JsonOpt("json", cl::desc("machine-readable JSON (summary and memory views)"),
                       cl::cat(Category));
-cl::opt<int> WidthOpt("width", cl::desc("characters per row of the ASCII timeline"),
+cl::opt<int> WidthOpt("width",
+                      cl::desc("characters per row of the ASCII timeline (at least 10, "
+                               "default 100)"),
                       cl::init(100), cl::cat(Category));
 cl::opt<std::string> OutOpt("o", cl::desc("write to FILE instead of standard output"),
                             cl::value_desc("FILE"), cl::init("-"), cl::cat(Category));
@@ -39,10 +49,9 @@ llvm::Error run() {
     return userError("pfc-dump: error: --width must be at least 10 (got {})", WidthOpt.getValue());
   if (JsonOpt && ViewOpt != View::Summary && ViewOpt != View::Memory)
     return userError("pfc-dump: error: --json applies to --view summary and memory only");
-  llvm::Expected<proto::Plan> Plan = readPlan(PlanPath);
-  if (!Plan)
-    return Plan.takeError();
-  llvm::Expected<Program> P = fromPlan(*Plan, PlanPath);
+  if (llvm::Error E = checkOutputPath(OutOpt, "-o"))
+    return E;
+  llvm::Expected<Program> P = loadPlan(PlanPath);
   if (!P)
     return P.takeError();
   std::string Text;
@@ -71,14 +80,24 @@ llvm::Error run() {
 
 int pfcDumpMain(int Argc, char **Argv) {
   cl::HideUnrelatedOptions(Category);
+  cl::SetVersionPrinter([](llvm::raw_ostream &OS) {
+    OS << "pfc-dump (plan format version " << PlanVersion << ")\n";
+  });
+  // Messages name the tool, not the path it was started from.
+  std::vector<char *> Args(Argv, Argv + Argc);
+  char ToolName[] = "pfc-dump";
+  Args[0] = ToolName;
   std::string Errors;
   llvm::raw_string_ostream ErrOS(Errors);
-  if (!cl::ParseCommandLineOptions(Argc, Argv,
-                                   "pfc-dump: show what a pfc plan does\n\n"
-                                   "  pfc-dump [--view summary|timeline|svg|trace|memory] "
-                                   "[--json] PLAN\n",
-                                   &ErrOS)) {
-    llvm::errs() << ErrOS.str();
+  if (!cl::ParseCommandLineOptions(
+          Argc, Args.data(),
+          "pfc-dump: show what a pfc plan does\n\n"
+          "  pfc-dump [--view summary|timeline|svg|trace|memory] [--json] [-o FILE] PLAN\n\n"
+          "PLAN is a plan written by pfc compile or pfc opt (.pb, .textproto or .json).\n"
+          "Exit codes: 0 success; 2 user error (bad plan, flag or file: the message names the\n"
+          "file and line:column or the field, and nothing is written); 1 internal error.\n",
+          &ErrOS)) {
+    llvm::errs() << formatCommandLineErrors("pfc-dump", ErrOS.str());
     return ExitUserError;
   }
   if (llvm::Error E = run())

@@ -2,8 +2,10 @@
 //
 // A header line naming the columns (bs, time_f, time_b, time_kron, time_inv,
 // time_prec, mem_param, mem_act, mem_peak_err, mem_save_err, mem_kron, in any
-// order; all required) and one row per micro-batch size. See
-// shared/profiles/pipefisher/README.md for units.
+// order; all required; other columns are ignored) and one row per micro-batch
+// size. See shared/profiles/pipefisher/README.md for units. Every row is
+// checked, so a damaged file is reported even when the row in use is intact;
+// errors point at the line and column of the offending cell.
 //
 //===----------------------------------------------------------------------===//
 #include "InputLoader.h"
@@ -11,66 +13,120 @@
 #include "ir/Diagnostics.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <array>
 #include <cmath>
+#include <map>
+#include <optional>
 
 namespace pfc {
 
-llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path,
-                                                int32_t MicroBatchSize) {
+namespace {
+
+constexpr std::array<llvm::StringLiteral, 11> Columns = {
+    "bs",        "time_f",  "time_b",       "time_kron",    "time_inv", "time_prec",
+    "mem_param", "mem_act", "mem_peak_err", "mem_save_err", "mem_kron"};
+
+/// One comma-separated cell: its text without surrounding blanks and the
+/// 1-based column where that text starts.
+struct Cell {
+  llvm::StringRef Text;
+  int Column;
+};
+
+std::vector<Cell> splitCells(llvm::StringRef Line) {
+  std::vector<Cell> Cells;
+  size_t Start = 0;
+  while (true) {
+    size_t End = Line.find(',', Start);
+    llvm::StringRef Raw = Line.slice(Start, End);
+    size_t Lead = Raw.size() - Raw.ltrim().size();
+    Cells.push_back({Raw.trim(), static_cast<int>(Start + Lead + 1)});
+    if (End == llvm::StringRef::npos)
+      break;
+    Start = End + 1;
+  }
+  return Cells;
+}
+
+} // namespace
+
+llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t MicroBatchSize) {
+  const std::string Expected = "a CSV in the PipeFisher format: a header " +
+                               llvm::join(Columns, ",") + " and one row per micro-batch size";
+  if (llvm::sys::fs::is_directory(Path))
+    return userError("{}: error: is a directory, not a profile; give {}", Path, Expected);
   auto Buf = llvm::MemoryBuffer::getFile(Path, /*IsText=*/true);
   if (!Buf)
-    return userError("{}: error: cannot read profile: {}", Path, Buf.getError().message());
-  static constexpr std::array<llvm::StringLiteral, 11> Columns = {
-      "bs",       "time_f",  "time_b",       "time_kron",    "time_inv", "time_prec",
-      "mem_param", "mem_act", "mem_peak_err", "mem_save_err", "mem_kron"};
+    return userError("{}: error: cannot read profile: {}; give {}", Path, Buf.getError().message(),
+                     Expected);
+  llvm::StringRef Data = (*Buf)->getBuffer();
+  Data.consume_front("\xEF\xBB\xBF"); // a UTF-8 byte-order mark from a spreadsheet
+
   std::array<int, Columns.size()> Index;
   Index.fill(-1);
+  size_t HeaderCells = 0;
+  bool HaveHeader = false;
+  std::map<int32_t, int> RowOfSize; // micro-batch size -> line
+  std::optional<proto::BlockProfile> Found;
 
   llvm::SmallVector<llvm::StringRef, 16> Lines;
-  (*Buf)->getBuffer().split(Lines, '\n');
+  Data.split(Lines, '\n');
   int LineNo = 0;
-  bool HaveHeader = false;
-  std::vector<int32_t> Sizes;
   for (llvm::StringRef Line : Lines) {
     ++LineNo;
-    Line = Line.trim();
-    if (Line.empty())
+    Line = Line.rtrim("\r");
+    if (Line.trim().empty())
       continue;
-    llvm::SmallVector<llvm::StringRef, 16> Cells;
-    Line.split(Cells, ',');
+    std::vector<Cell> Cells = splitCells(Line);
     if (!HaveHeader) {
       for (size_t C = 0; C < Cells.size(); ++C)
-        for (size_t K = 0; K < Columns.size(); ++K)
-          if (Cells[C].trim() == Columns[K])
-            Index[K] = static_cast<int>(C);
+        for (size_t K = 0; K < Columns.size(); ++K) {
+          if (Cells[C].Text != Columns[K])
+            continue;
+          if (Index[K] >= 0)
+            return userError("{}:{}:{}: error: column '{}' appears twice in the header (also "
+                             "at column {})",
+                             Path, LineNo, Cells[C].Column, Columns[K].str(),
+                             Cells[Index[K]].Column);
+          Index[K] = static_cast<int>(C);
+        }
       for (size_t K = 0; K < Columns.size(); ++K)
         if (Index[K] < 0)
           return userError("{}:{}:1: error: profile header lacks column '{}'; expected the "
                            "columns {}",
                            Path, LineNo, Columns[K].str(), llvm::join(Columns, ","));
+      HeaderCells = Cells.size();
       HaveHeader = true;
       continue;
     }
+    if (Cells.size() != HeaderCells)
+      return userError("{}:{}:{}: error: row has {} cells, the header has {}", Path, LineNo,
+                       Cells.size() < HeaderCells ? static_cast<int>(Line.size()) + 1
+                                                  : Cells[HeaderCells].Column,
+                       Cells.size(), HeaderCells);
     std::array<double, Columns.size()> Values;
     for (size_t K = 0; K < Columns.size(); ++K) {
-      if (Index[K] >= static_cast<int>(Cells.size()))
-        return userError("{}:{}: error: row has {} cells, column '{}' is missing", Path, LineNo,
-                         Cells.size(), Columns[K].str());
-      llvm::StringRef Cell = Cells[Index[K]].trim();
-      int Col = 1;
-      for (int C = 0; C < Index[K]; ++C)
-        Col += static_cast<int>(Cells[C].size()) + 1;
+      const Cell &C = Cells[Index[K]];
       double V;
-      if (Cell.getAsDouble(V) || !std::isfinite(V) || V < 0)
+      if (C.Text.getAsDouble(V) || !std::isfinite(V) || V < 0)
         return userError("{}:{}:{}: error: column '{}' must be a non-negative number, got '{}'",
-                         Path, LineNo, Col, Columns[K].str(), Cell.str());
+                         Path, LineNo, C.Column, Columns[K].str(), C.Text.str());
       Values[K] = V;
     }
-    Sizes.push_back(static_cast<int32_t>(Values[0]));
-    if (static_cast<int32_t>(Values[0]) != MicroBatchSize)
+    const Cell &BsCell = Cells[Index[0]];
+    if (Values[0] < 1 || Values[0] > (1 << 16) || Values[0] != std::floor(Values[0]))
+      return userError("{}:{}:{}: error: column 'bs' must be a micro-batch size, a positive "
+                       "integer, got '{}'",
+                       Path, LineNo, BsCell.Column, BsCell.Text.str());
+    int32_t Size = static_cast<int32_t>(Values[0]);
+    if (auto [It, New] = RowOfSize.try_emplace(Size, LineNo); !New)
+      return userError("{}:{}:{}: error: a second row for bs {} (the first is on line {}); keep "
+                       "one row per micro-batch size",
+                       Path, LineNo, BsCell.Column, Size, It->second);
+    if (Size != MicroBatchSize)
       continue;
     proto::BlockProfile P;
     P.set_source(Path);
@@ -85,16 +141,22 @@ llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path,
     P.set_peak_err_mib(Values[8]);
     P.set_save_err_mib(Values[9]);
     P.set_kron_mib(Values[10]);
-    return P;
+    Found = std::move(P);
   }
   if (!HaveHeader)
-    return userError("{}: error: profile is empty; expected a CSV header and rows", Path);
-  return userError("{}: error: no row for micro-batch size {} (the model's micro_batch_size); "
-                   "rows exist for bs = {}",
-                   Path, MicroBatchSize, llvm::join(llvm::map_range(Sizes, [](int32_t S) {
-                                                      return std::to_string(S);
-                                                    }),
-                                                    ", "));
+    return userError("{}: error: profile is empty; give {}", Path, Expected);
+  if (RowOfSize.empty())
+    return userError("{}: error: profile has a header but no rows; give {}", Path, Expected);
+  if (!Found)
+    return userError(
+        "{}: error: no row for micro-batch size {} (the model's "
+        "micro_batch_size); rows exist for bs {}; set the model's "
+        "micro_batch_size to one of them",
+        Path, MicroBatchSize,
+        llvm::join(
+            llvm::map_range(RowOfSize, [](const auto &KV) { return std::to_string(KV.first); }),
+            ", "));
+  return std::move(*Found);
 }
 
 } // namespace pfc
