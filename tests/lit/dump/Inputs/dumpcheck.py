@@ -24,6 +24,7 @@ KEYS = {
     "OPTIMIZER_STEP": "optimizer", "CURVATURE_A": "curv-a", "CURVATURE_B": "curv-b",
     "FACTOR_ALL_REDUCE": "factor-all-reduce", "INVERT_A": "inv-a",
     "INVERT_B": "inv-b", "PRECONDITION": "precondition",
+    "REDUCE_SCATTER": "reduce-scatter", "ALL_GATHER": "all-gather",
 }
 CYCLE = {"CURVATURE_A", "CURVATURE_B", "FACTOR_ALL_REDUCE", "INVERT_A", "INVERT_B"}
 
