@@ -4,7 +4,8 @@
 // (parameters, gradients, optimizer state), the activation peak on top of
 // it, their sum, the device capacity and the headroom left (negative when the
 // plan does not fit), plus the peak number of micro-batches in flight. With
-// K-FAC it adds the factor and saved-activation bytes from the K-FAC report.
+// K-FAC it lists the factor and saved-activation bytes of the K-FAC report,
+// which the memory pass has already added to the peak.
 // A plan the memory pass never saw says so instead of printing zeros.
 //
 //===----------------------------------------------------------------------===//
@@ -104,7 +105,7 @@ void printMemoryReport(const Program &P, llvm::raw_ostream &OS) {
                       mib(Tightest->headroom()), Tightest->Device);
   if (!P.Kfac.present())
     return;
-  OS << "K-FAC (from the K-FAC report):\n";
+  OS << "K-FAC (counted in the peak above, as the memory pass adds them):\n";
   OS << fmt::format("{:>6} {:>12} {:>26}\n", "device", "factors MiB", "saved for curvature MiB");
   for (const DeviceMemory &D : Devices)
     if (const proto::KfacDeviceReport *R = kfacDevice(P, D.Device))
