@@ -13,16 +13,19 @@
 #include "backends/dump/Dumps.h"
 #include "ir/Diagnostics.h"
 #include "ir/PlanConversion.h"
+#include "passes/Simulator.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
 
 namespace cl = llvm::cl;
 
 namespace pfc {
 namespace {
 
-enum class View { Summary, Timeline, Svg, Trace, Memory };
+enum class View { Summary, Timeline, Svg, Trace, Memory, Network };
 
 cl::OptionCategory Category("pfc-dump options");
 cl::opt<std::string> PlanPath(cl::Positional, cl::desc("<plan>"), cl::Required,
@@ -33,7 +36,9 @@ cl::opt<View, false, ValuesParser<View>> ViewOpt(
                clEnumValN(View::Timeline, "timeline", "ASCII timeline, a row per device"),
                clEnumValN(View::Svg, "svg", "SVG timeline coloured by task kind"),
                clEnumValN(View::Trace, "trace", "Chrome/Perfetto trace JSON"),
-               clEnumValN(View::Memory, "memory", "per-device memory report")),
+               clEnumValN(View::Memory, "memory", "per-device memory report"),
+               clEnumValN(View::Network, "network",
+                          "bytes per device and step, bandwidth needed to hide them")),
     cl::cat(Category));
 cl::opt<bool> JsonOpt("json", cl::desc("machine-readable JSON (summary and memory views)"),
                       cl::cat(Category));
@@ -44,11 +49,23 @@ cl::opt<int> WidthOpt("width",
 cl::opt<std::string> OutOpt("o", cl::desc("write to FILE instead of standard output"),
                             cl::value_desc("FILE"), cl::init("-"), cl::cat(Category));
 
+/// Step time of \p P simulated again (for the network view).
+double reSimulate(const Program &P) {
+  Program Q = P;
+  if (llvm::Error E = simulateProgram(Q)) {
+    llvm::consumeError(std::move(E));
+    return INFINITY;
+  }
+  return Q.Time.StepTimeMs;
+}
+
 llvm::Error run() {
   if (WidthOpt < 10)
     return userError("pfc-dump: error: --width must be at least 10 (got {})", WidthOpt.getValue());
-  if (JsonOpt && ViewOpt != View::Summary && ViewOpt != View::Memory)
-    return userError("pfc-dump: error: --json applies to --view summary and memory only");
+  if (JsonOpt && ViewOpt != View::Summary && ViewOpt != View::Memory &&
+      ViewOpt != View::Network)
+    return userError("pfc-dump: error: --json applies to --view summary, memory and network "
+                     "only");
   if (llvm::Error E = checkOutputPath(OutOpt, "-o"))
     return E;
   llvm::Expected<Program> P = loadPlan(PlanPath);
@@ -71,6 +88,9 @@ llvm::Error run() {
     break;
   case View::Memory:
     JsonOpt ? printMemoryReportJson(*P, OS) : printMemoryReport(*P, OS);
+    break;
+  case View::Network:
+    printNetworkReport(*P, reSimulate, JsonOpt, OS);
     break;
   }
   return writeFileAtomically(OutOpt, OS.str());

@@ -11,6 +11,8 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <functional>
+
 namespace pfc {
 
 /// Headline figures and a table per device.
@@ -32,6 +34,15 @@ void printChromeTrace(const Program &P, llvm::raw_ostream &OS);
 /// Per-device memory: static, activations, peak, capacity, headroom.
 void printMemoryReport(const Program &P, llvm::raw_ostream &OS);
 void printMemoryReportJson(const Program &P, llvm::raw_ostream &OS);
+
+/// Step time of a program after re-simulation; the caller supplies the
+/// simulator (backends do not depend on passes).
+using StepTimeFn = std::function<double(const Program &)>;
+/// Bytes sent and received per device and step (pipeline p2p and
+/// data-parallel apart) and the link bandwidth below which communication
+/// stops being hidden, found by re-simulating with scaled communication.
+void printNetworkReport(const Program &P, const StepTimeFn &Step, bool Json,
+                        llvm::raw_ostream &OS);
 
 } // namespace pfc
 

@@ -93,9 +93,11 @@ void printSummary(const Program &P, llvm::raw_ostream &OS) {
                     "{}, data-parallel {}\n",
                     P.numStages(), P.numDevices(), O.microbatches(), P.Model.micro_batch_size(),
                     std::max(1, O.virtual_stages()), std::max(1, O.data_parallel()));
+  if (O.zero() > 0)
+    OS << fmt::format("zero: stage {} across {} replicas\n", O.zero(), O.data_parallel());
   OS << "costs: " << (O.has_profile() ? "profile " + O.profile().source() : "analytic")
      << "\n";
-  std::array<int64_t, 16> Counts{};
+  std::array<int64_t, proto::TaskKind_ARRAYSIZE> Counts{};
   for (const Task &T : P.Tasks)
     ++Counts[T.Kind];
   OS << fmt::format("tasks: {}", P.numTasks());
