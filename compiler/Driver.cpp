@@ -151,6 +151,8 @@ llvm::Error checkSizeLimits() {
                                   {"--data-parallel", DataParallelOpt.getValue(), 1 << 20}})
     if (Value > Max)
       return userError("pfc: error: {} must be at most {} (got {})", Name, Max, Value);
+  if (StagesOpt < 1 || VirtualOpt < 1 || MicrobatchesOpt < 1)
+    return llvm::Error::success(); // reported with the other lower bounds
   constexpr int64_t MaxWork = 1 << 20;
   int64_t Work = static_cast<int64_t>(StagesOpt) * VirtualOpt * MicrobatchesOpt;
   if (Work > MaxWork)

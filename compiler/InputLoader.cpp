@@ -316,12 +316,13 @@ std::pair<int, int> pointAtWord(llvm::StringRef Text, int Line, int Column, llvm
 }
 
 /// Parses protobuf text format into \p Msg, recording field locations in
-/// Src.Tree; the first error says what would have been valid.
-llvm::Error parseText(llvm::StringRef Text, Source &Src, pb::Message &Msg) {
+/// Src.Tree if \p Locate; the first error says what would have been valid.
+llvm::Error parseText(llvm::StringRef Text, Source &Src, pb::Message &Msg, bool Locate = true) {
   FirstError Errors;
   pb::TextFormat::Parser Parser;
   Parser.RecordErrorsTo(&Errors);
-  Parser.WriteLocationsTo(&Src.Tree);
+  if (Locate)
+    Parser.WriteLocationsTo(&Src.Tree);
   if (Parser.ParseFromString(std::string(Text), &Msg))
     return llvm::Error::success();
   int Line = Errors.Line, Column = Errors.Column;
@@ -639,6 +640,26 @@ llvm::Error locatePlanError(llvm::Error E, const Source &Src) {
   });
 }
 
+/// Options a plan from elsewhere could set beyond what the passes can hold
+/// (the limits of pfc compile's flags).
+llvm::Error checkPlanOptions(const Source &Src, const proto::Plan &Plan) {
+  const proto::CompileOptions &O = Plan.options();
+  for (auto [Path, Value, Max] : {std::tuple{"options.stages", O.stages(), 1 << 16},
+                                  {"options.microbatches", O.microbatches(), 1 << 20},
+                                  {"options.virtual_stages", O.virtual_stages(), 1 << 10},
+                                  {"options.data_parallel", O.data_parallel(), 1 << 20}})
+    if (Value < 0 || Value > Max)
+      return userError("{}: error: invalid plan: {} must be in [0, {}] (got {})", Src.at(Path),
+                       Path, Max, Value);
+  int64_t Work = static_cast<int64_t>(std::max(1, O.stages())) * std::max(1, O.virtual_stages()) *
+                 std::max(1, O.microbatches());
+  if (Work > (1 << 20))
+    return userError("{}: error: invalid plan: options.stages x virtual_stages x microbatches "
+                     "is {}, more than the {} pfc plans",
+                     Src.at("options"), Work, 1 << 20);
+  return llvm::Error::success();
+}
+
 llvm::Error checkPlanVersion(const Source &Src, const proto::Plan &Plan) {
   int32_t V = Plan.version();
   if (V == PlanVersion)
@@ -712,7 +733,10 @@ llvm::Expected<Program> loadPlan(const std::string &Path) {
       return userError("{}: error: this is a binary plan, not {}; binary plans use the .pb "
                        "extension",
                        Path, Src.formatName());
-    llvm::Error E = Src.Json ? parseJson(Data, Src, Plan) : parseText(Data, Src, Plan);
+    // Without field locations: at a million tasks they cost more memory than
+    // the plan; an error that needs them parses the text again (below).
+    llvm::Error E =
+        Src.Json ? parseJson(Data, Src, Plan) : parseText(Data, Src, Plan, /*Locate=*/false);
     if (E) {
       // A plan from a newer pfc may fail on fields this one does not know;
       // say so rather than name the field.
@@ -728,6 +752,7 @@ llvm::Expected<Program> loadPlan(const std::string &Path) {
         Parser.RecordErrorsTo(&Ignored);
         Parser.AllowUnknownField(true);
         Parser.AllowUnknownExtension(true);
+        Parser.WriteLocationsTo(&Src.Tree);
         Parsed = Parser.ParseFromString(std::string(Data), &Lenient);
       }
       if (Parsed && Lenient.version() > PlanVersion)
@@ -738,12 +763,23 @@ llvm::Expected<Program> loadPlan(const std::string &Path) {
       return std::move(E);
     }
   }
-  if (llvm::Error E = checkPlanVersion(Src, Plan))
-    return std::move(E);
+  // Errors below name a field; in a text plan, they point at it.
+  auto Locate = [&]() -> const Source & {
+    proto::Plan Again;
+    if (*Format == PlanFormat::Text)
+      llvm::consumeError(parseText(Data, Src, Again, /*Locate=*/true));
+    return Src;
+  };
+  if (Plan.version() != PlanVersion)
+    return checkPlanVersion(Locate(), Plan);
+  if (llvm::Error E = checkPlanOptions(Src, Plan)) {
+    llvm::consumeError(std::move(E));
+    return checkPlanOptions(Locate(), Plan);
+  }
   llvm::Expected<Program> P = fromPlan(Plan, Path);
   if (P || *Format != PlanFormat::Text)
     return P;
-  return locatePlanError(P.takeError(), Src);
+  return locatePlanError(P.takeError(), Locate());
 }
 
 llvm::Error checkOutputPath(llvm::StringRef Path, llvm::StringRef Flag) {
