@@ -54,7 +54,9 @@ cl::opt<proto::Schedule, false, ValuesParser<proto::Schedule>> ScheduleOpt(
                clEnumValN(proto::ONE_F_ONE_B, "1f1b", "one forward, one backward"),
                clEnumValN(proto::INTERLEAVED, "interleaved",
                           "Megatron interleaved 1F1B (needs --virtual-stages)"),
-               clEnumValN(proto::CHIMERA, "chimera", "bidirectional pipelines")),
+               clEnumValN(proto::CHIMERA, "chimera", "bidirectional pipelines"),
+               clEnumValN(proto::LAYERED, "layered",
+                          "breadth-first order on a looping placement (--virtual-stages)")),
     cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> StagesOpt("stages", cl::desc("pipeline devices per replica (S, default 8)"),
                        cl::init(8), cl::value_desc("S"), cl::sub(CompileCmd), cl::cat(Category));
@@ -67,6 +69,11 @@ cl::opt<int> VirtualOpt("virtual-stages", cl::desc("model chunks per device (V)"
                         cl::value_desc("V"), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> DataParallelOpt("data-parallel", cl::desc("pipeline replicas (D)"), cl::init(1),
                              cl::value_desc("D"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> ZeroOpt("zero",
+                     cl::desc("ZeRO stage: shard optimizer state (1), and gradients (2), and "
+                              "parameters (3) across the data-parallel replicas (default 0)"),
+                     cl::init(0), cl::value_desc("0|1|2|3"), cl::sub(CompileCmd),
+                     cl::cat(Category));
 cl::opt<proto::Partition, false, ValuesParser<proto::Partition>> PartitionOpt(
     "partition", cl::desc("how layers are split into stages (default uniform)"),
     cl::init(proto::UNIFORM),
@@ -184,12 +191,19 @@ llvm::Error compile() {
   O.set_virtual_stages(VirtualOpt);
   O.set_data_parallel(DataParallelOpt);
   O.set_partition(PartitionOpt);
+  O.set_zero(ZeroOpt);
   for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},
                              {"--data-parallel", DataParallelOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
+  if (ZeroOpt < 0 || ZeroOpt > 3)
+    return userError("pfc: error: --zero must be 0, 1, 2 or 3 (got {})", ZeroOpt.getValue());
+  if (ZeroOpt > 0 && DataParallelOpt < 2)
+    return userError("pfc: error: --zero {} shards across data-parallel replicas; give "
+                     "--data-parallel 2 or more, or --zero 0",
+                     ZeroOpt.getValue());
   if (!ProfileOpt.empty()) {
     llvm::Expected<proto::BlockProfile> Prof =
         loadProfile(ProfileOpt, P.Model.micro_batch_size());
