@@ -6,7 +6,9 @@
 // stage's compute task on the same device, or the SEND that posts it to the
 // channel its RECV reads. The mutex hand-off orders a slot's write before
 // its read. When every live device waits and no device has a runnable task,
-// the plan deadlocks and the step fails instead of hanging.
+// the plan deadlocks and the step fails instead of hanging. Cycle tasks not
+// due this step start out done; so do the edges a lagged curvature's data
+// satisfied in the previous step.
 //
 //===----------------------------------------------------------------------===//
 #include "Executor.h"
@@ -16,6 +18,7 @@
 #include "ir/Diagnostics.h"
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -32,20 +35,21 @@ constexpr std::array<StreamKind, NumStreams> StreamOrder{proto::RECV, proto::SEN
 template <typename T> class StepRun {
 public:
   StepRun(const Program &P, const std::vector<Model<T> *> &Replicas,
-          const std::vector<Optimizer<T> *> &Optimizers, std::span<const Batch> Batches)
-      : P(P), Replicas(Replicas), Optimizers(Optimizers), Batches(Batches),
+          const std::vector<Optimizer<T> *> &Optimizers, KfacTasks<T> &Kfac,
+          std::span<const Batch> Batches, T LossScale)
+      : P(P), Replicas(Replicas), Optimizers(Optimizers), Kfac(Kfac), Batches(Batches),
         Preds(P.predecessors()), State(P.Tasks.size(), TaskState::Waiting),
         Next(P.Devices.size()), Outputs(P.Tasks.size()), Losses(Batches.size(), 0.0),
-        Live(P.numDevices()) {
-    int64_t Rows = 0;
-    for (const Batch &B : Batches)
-      Rows += static_cast<int64_t>(B.Tokens.size());
-    LossScale = T(1) / static_cast<T>(Rows);
-    for (TaskId Id = 0; Id < P.numTasks(); ++Id)
-      if (P.Tasks[Id].Kind == proto::ALL_REDUCE) {
-        const Stage &St = P.Stages[P.Tasks[Id].Stage];
-        Groups[{St.LayerBegin, St.LayerEnd}].push_back(Id);
+        TaskMs(P.Tasks.size(), -1.0), LossScale(LossScale), Live(P.numDevices()) {
+    for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
+      const Task &Tk = P.Tasks[Id];
+      if (isCycleTask(Tk.Kind) && !Kfac.runs(Tk))
+        State[Id] = TaskState::Done;
+      if (Tk.Kind == proto::ALL_REDUCE || Tk.Kind == proto::FACTOR_ALL_REDUCE) {
+        const Stage &St = P.Stages[Tk.Stage];
+        Groups[{Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer}].push_back(Id);
       }
+    }
   }
 
   llvm::Error run() {
@@ -62,6 +66,7 @@ public:
   StepResult result() const {
     StepResult R;
     R.MicrobatchLoss = Losses;
+    R.TaskMs = TaskMs;
     for (size_t I = 0; I < Losses.size(); ++I)
       R.Loss += Losses[I] * static_cast<double>(Batches[I].Tokens.size()) *
                 static_cast<double>(LossScale);
@@ -80,8 +85,9 @@ private:
       if (Pos == Stream.size() || State[Stream[Pos]] != TaskState::Waiting)
         continue;
       bool Ready = true;
+      const Task &Tk = P.Tasks[Stream[Pos]];
       for (TaskId Pred : Preds.of(Stream[Pos]))
-        Ready &= State[Pred] == TaskState::Done;
+        Ready &= State[Pred] == TaskState::Done || Kfac.satisfiedEarlier(Tk, P.Tasks[Pred]);
       if (Ready)
         return Stream[Pos];
     }
@@ -113,8 +119,12 @@ private:
       }
       State[Id] = TaskState::Running;
       Lock.unlock();
+      const auto Start = std::chrono::steady_clock::now();
       const bool Ended = execute(Id);
+      const std::chrono::duration<double, std::milli> Took =
+          std::chrono::steady_clock::now() - Start;
       Lock.lock();
+      TaskMs[Id] = Took.count();
       if (Ended)
         State[Id] = TaskState::Done;
       Cv.notify_all();
@@ -178,7 +188,19 @@ private:
       Outputs[Id] = std::move(Outputs[Tk.Peer]);
       return true;
     case proto::ALL_REDUCE:
+    case proto::FACTOR_ALL_REDUCE:
       return arrive(Id);
+    case proto::CURVATURE_A:
+    case proto::CURVATURE_B:
+      Kfac.curvature(Tk);
+      return true;
+    case proto::INVERT_A:
+    case proto::INVERT_B:
+      Kfac.invert(Tk);
+      return true;
+    case proto::PRECONDITION:
+      Kfac.precondition(Tk);
+      return true;
     case proto::OPTIMIZER_STEP:
       if (Optimizer<T> *Opt = Optimizers[static_cast<size_t>(Tk.Stage)])
         Opt->step();
@@ -189,15 +211,24 @@ private:
   }
 
   /// All-reduce member \p Id arrives; the last arrival sums the group's
-  /// gradients (in task id order, so the result is deterministic), gives
-  /// every member the sum and ends the other members' tasks.
+  /// gradients (in task id order, so the result is deterministic) or K-FAC
+  /// factor sums, gives every member the sum and ends the other members' tasks.
   bool arrive(TaskId Id) {
-    const Stage &St = P.Stages[P.Tasks[Id].Stage];
-    const auto &Members = Groups[{St.LayerBegin, St.LayerEnd}];
+    const Task &Tk = P.Tasks[Id];
+    const Stage &St = P.Stages[Tk.Stage];
+    const GroupKey Key{Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer};
+    const auto &Members = Groups[Key];
     {
       std::lock_guard<std::mutex> Lock(Mu);
-      if (++Arrived[{St.LayerBegin, St.LayerEnd}] < static_cast<int32_t>(Members.size()))
+      if (++Arrived[Key] < static_cast<int32_t>(Members.size()))
         return false;
+    }
+    if (Tk.Kind == proto::FACTOR_ALL_REDUCE) {
+      std::vector<int32_t> Stages;
+      for (TaskId Member : Members)
+        Stages.push_back(P.Tasks[Member].Stage);
+      Kfac.sumFactors(Tk.Layer, Stages);
+      return endMembers(Members, Id);
     }
     std::vector<ParamList<T>> Lists;
     for (TaskId Member : Members) {
@@ -212,6 +243,10 @@ private:
       for (auto &L : Lists)
         L[I]->Grad = Sum;
     }
+    return endMembers(Members, Id);
+  }
+
+  bool endMembers(const std::vector<TaskId> &Members, TaskId Id) {
     std::lock_guard<std::mutex> Lock(Mu);
     for (TaskId Member : Members)
       if (Member != Id)
@@ -219,17 +254,21 @@ private:
     return true;
   }
 
+  using GroupKey = std::tuple<int32_t, int32_t, int32_t, int32_t>;
+
   const Program &P;
   const std::vector<Model<T> *> &Replicas;
   const std::vector<Optimizer<T> *> &Optimizers;
+  KfacTasks<T> &Kfac;
   std::span<const Batch> Batches;
   Adjacency Preds;
   std::vector<TaskState> State;
   std::vector<std::array<size_t, NumStreams>> Next;
   std::vector<Tensor<T>> Outputs;
   std::vector<double> Losses;
-  std::map<std::pair<int32_t, int32_t>, std::vector<TaskId>> Groups;
-  std::map<std::pair<int32_t, int32_t>, int32_t> Arrived;
+  std::vector<double> TaskMs;
+  std::map<GroupKey, std::vector<TaskId>> Groups;
+  std::map<GroupKey, int32_t> Arrived;
   T LossScale = 1;
   std::mutex Mu;
   std::condition_variable Cv;
@@ -241,7 +280,14 @@ private:
 
 template <typename T>
 Executor<T>::Executor(const Program &P, std::vector<Model<T> *> Rs)
-    : Prog(&P), Replicas(std::move(Rs)), Optimizers(P.Stages.size(), nullptr) {}
+    : Prog(&P), Replicas(std::move(Rs)), Optimizers(P.Stages.size(), nullptr),
+      Kfac(std::make_unique<KfacTasks<T>>(P, Replicas)) {}
+
+template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T> *Opt) {
+  Optimizers[static_cast<size_t>(Stage)] = Opt;
+  auto *K = dynamic_cast<KfacOptimizer<T> *>(Opt);
+  Kfac->setOptimizer(Stage, K && K->options().PlanDriven ? K : nullptr);
+}
 
 template <typename T>
 llvm::Expected<Executor<T>> Executor<T>::create(const Program &P,
@@ -264,7 +310,9 @@ llvm::Expected<Executor<T>> Executor<T>::create(const Program &P,
     switch (P.Tasks[Id].Kind) {
     case proto::FORWARD: case proto::BACKWARD: case proto::SEND_ACTIVATION:
     case proto::SEND_GRADIENT: case proto::RECV_ACTIVATION: case proto::RECV_GRADIENT:
-    case proto::ALL_REDUCE: case proto::OPTIMIZER_STEP:
+    case proto::ALL_REDUCE: case proto::OPTIMIZER_STEP: case proto::CURVATURE_A:
+    case proto::CURVATURE_B: case proto::FACTOR_ALL_REDUCE: case proto::INVERT_A:
+    case proto::INVERT_B: case proto::PRECONDITION:
       break;
     default:
       return userError("pfc-run: error: the CPU interpreter cannot run {} tasks yet (task {})",
@@ -283,10 +331,21 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
   setBlasThreads(1);
   for (Model<T> *M : Replicas)
     M->zeroGrad();
-  StepRun<T> Run(*Prog, Replicas, Optimizers, Batches);
+  int64_t Rows = 0;
+  for (const Batch &B : Batches)
+    Rows += static_cast<int64_t>(B.Tokens.size());
+  const T LossScale = T(1) / static_cast<T>(Rows);
+  Kfac->beginStep(Steps, LossScale);
+  const auto Start = std::chrono::steady_clock::now();
+  StepRun<T> Run(*Prog, Replicas, Optimizers, *Kfac, Batches, LossScale);
   if (llvm::Error E = Run.run())
     return std::move(E);
-  return Run.result();
+  const std::chrono::duration<double, std::milli> Took = std::chrono::steady_clock::now() - Start;
+  Kfac->endStep();
+  ++Steps;
+  StepResult R = Run.result();
+  R.StepMs = Took.count();
+  return R;
 }
 
 template class Executor<float>;

@@ -12,13 +12,18 @@
 // gradients once every member has arrived; OPTIMIZER_STEP calls the stage's
 // optimizer.
 //
-// Not yet: data-parallel replicas (data_parallel > 1) and the K-FAC task
-// kinds, which create() rejects with a user error.
+// K-FAC plans: the cycle tasks of the refresh cycle run in the step of their
+// cycle_step, through KfacTasks (KfacTasks.h) for the stages whose optimizer
+// is a plan-driven KfacOptimizer; with any other optimizer they are no-ops.
+//
+// Not yet: data-parallel replicas (data_parallel > 1), which create()
+// rejects with a user error.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H
 #define PFC_BACKENDS_INTERP_EXECUTOR_H
 
+#include "KfacTasks.h"
 #include "Model.h"
 #include "Optimizer.h"
 
@@ -32,6 +37,9 @@ struct StepResult {
   /// Mean loss over the step's tokens, and each micro-batch's mean loss.
   double Loss = 0;
   std::vector<double> MicrobatchLoss;
+  /// Wall time of every task in ms (-1: not run this step), and of the step.
+  std::vector<double> TaskMs;
+  double StepMs = 0;
 };
 
 template <typename T> class Executor {
@@ -43,7 +51,10 @@ public:
   static llvm::Expected<Executor> create(const Program &P, std::vector<Model<T> *> Replicas);
 
   /// The optimizer OPTIMIZER_STEP of stage \p Stage calls (none: skipped).
-  void setOptimizer(int32_t Stage, Optimizer<T> *Opt) { Optimizers[Stage] = Opt; }
+  /// A plan-driven KfacOptimizer also gets the plan's K-FAC tasks.
+  void setOptimizer(int32_t Stage, Optimizer<T> *Opt);
+  /// Steps at the start that refresh K-FAC inverses every step (KfacTasks.h).
+  void setKfacWarmup(int32_t Steps) { Kfac->setWarmup(Steps); }
 
   /// One step: zeroes every replica's gradients, then runs every device's
   /// streams on micro-batches \p Batches (indexed by micro-batch id). The
@@ -57,6 +68,8 @@ private:
   const Program *Prog;
   std::vector<Model<T> *> Replicas;
   std::vector<Optimizer<T> *> Optimizers; ///< per stage
+  std::unique_ptr<KfacTasks<T>> Kfac;
+  int64_t Steps = 0;
 };
 
 extern template class Executor<float>;

@@ -52,25 +52,39 @@ template <typename T> void accumulateG(KfacFactors<T> &F, const Tensor<T> &DY, T
   F.RowsG += DY.rows();
 }
 
-template <typename T> void updateAverages(KfacFactors<T> &F, double Decay) {
-  auto Fold = [&](Tensor<T> &Avg, Tensor<T> &Sum, int64_t &Rows) {
-    if (Rows == 0)
-      return;
-    const T Inv = T(1) / static_cast<T>(Rows);
-    if (Avg.empty()) {
-      Avg = Sum;
-      for (int64_t I = 0; I < Avg.numel(); ++I)
-        Avg[I] *= Inv;
-    } else {
-      for (int64_t I = 0; I < Avg.numel(); ++I)
-        Avg[I] = static_cast<T>(Decay) * Avg[I] + static_cast<T>(1 - Decay) * Sum[I] * Inv;
-    }
-    Sum.fill(T(0));
-    Rows = 0;
-  };
-  Fold(F.A, F.SumA, F.RowsA);
-  Fold(F.G, F.SumG, F.RowsG);
+namespace {
+/// Avg <- Decay Avg + (1 - Decay) Sum / Rows (Sum / Rows the first time);
+/// clears Sum and Rows. Nothing happens without rows.
+template <typename T> void fold(Tensor<T> &Avg, Tensor<T> &Sum, int64_t &Rows, double Decay) {
+  if (Rows == 0)
+    return;
+  const T Inv = T(1) / static_cast<T>(Rows);
+  if (Avg.empty()) {
+    Avg = Sum;
+    for (int64_t I = 0; I < Avg.numel(); ++I)
+      Avg[I] *= Inv;
+  } else {
+    for (int64_t I = 0; I < Avg.numel(); ++I)
+      Avg[I] = static_cast<T>(Decay) * Avg[I] + static_cast<T>(1 - Decay) * Sum[I] * Inv;
+  }
+  Sum.fill(T(0));
+  Rows = 0;
+}
+} // namespace
+
+template <typename T> void updateAverageA(KfacFactors<T> &F, double Decay) {
+  fold(F.A, F.SumA, F.RowsA, Decay);
   F.HasAverage = !F.A.empty() && !F.G.empty();
+}
+
+template <typename T> void updateAverageG(KfacFactors<T> &F, double Decay) {
+  fold(F.G, F.SumG, F.RowsG, Decay);
+  F.HasAverage = !F.A.empty() && !F.G.empty();
+}
+
+template <typename T> void updateAverages(KfacFactors<T> &F, double Decay) {
+  updateAverageA(F, Decay);
+  updateAverageG(F, Decay);
 }
 
 template <typename T> double piDamping(const Tensor<T> &A, const Tensor<T> &G) {
@@ -150,6 +164,8 @@ template <typename T> void splitWeightBias(const Tensor<T> &V, Tensor<T> &W, Ten
   template void accumulateA(KfacFactors<T> &, const Tensor<T> &);                            \
   template void accumulateG(KfacFactors<T> &, const Tensor<T> &, T);                         \
   template void updateAverages(KfacFactors<T> &, double);                                    \
+  template void updateAverageA(KfacFactors<T> &, double);                                    \
+  template void updateAverageG(KfacFactors<T> &, double);                                    \
   template double piDamping(const Tensor<T> &, const Tensor<T> &);                           \
   template bool dampedInverse(const Tensor<T> &, double, Tensor<T> &, bool *);               \
   template bool invertFactors(KfacFactors<T> &, double);                                     \

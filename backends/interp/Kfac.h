@@ -52,6 +52,10 @@ template <typename T> void accumulateG(KfacFactors<T> &F, const Tensor<T> &DY, T
 /// Folds this step's normalised factors into the running averages with
 /// decay \p Decay and clears the sums. A factor with no rows is left as is.
 template <typename T> void updateAverages(KfacFactors<T> &F, double Decay);
+/// The same for A alone (resp. G alone): the plan's INVERT_A and INVERT_B
+/// tasks fold their factor once its curvature is complete, independently.
+template <typename T> void updateAverageA(KfacFactors<T> &F, double Decay);
+template <typename T> void updateAverageG(KfacFactors<T> &F, double Decay);
 
 /// π = sqrt((tr A / dim A) / (tr G / dim G)); 1 when either trace is 0.
 template <typename T> double piDamping(const Tensor<T> &A, const Tensor<T> &G);

@@ -21,6 +21,7 @@ KfacOptimizer<T>::KfacOptimizer(ParamList<T> Ps, std::vector<Linear<T> *> Ls,
   }
   for (Param<T> *P : Params)
     Bufs.emplace_back(P->Value.shape());
+  Pending.resize(Layers.size());
 }
 
 template <typename T> void KfacOptimizer<T>::curvatureA(size_t Layer, int32_t Mb) {
@@ -46,8 +47,8 @@ template <typename T> bool KfacOptimizer<T>::refreshDue() const {
   return (Steps - Opts.WarmupSteps) % std::max(1, Opts.RefreshInterval) == 0;
 }
 
-template <typename T> void KfacOptimizer<T>::step() {
-  const bool Refresh = refreshDue();
+template <typename T>
+std::vector<Tensor<T>> KfacOptimizer<T>::directions(bool Refresh) {
   // Directions: the plain gradient unless a K-FAC layer overrides it.
   std::vector<Tensor<T>> Dirs;
   Dirs.reserve(Params.size());
@@ -57,9 +58,11 @@ template <typename T> void KfacOptimizer<T>::step() {
   double SumDeltaDotV = 0;
   for (size_t I = 0; I < Layers.size(); ++I) {
     KfacFactors<T> &F = Factors[I];
-    updateAverages(F, Opts.Decay);
-    if (F.HasAverage && (Refresh || !F.HasInverse))
-      invertFactors(F, Opts.Damping);
+    if (!Opts.PlanDriven) {
+      updateAverages(F, Opts.Decay);
+      if (F.HasAverage && (Refresh || !F.HasInverse))
+        invertFactors(F, Opts.Damping);
+    }
     if (!F.HasInverse)
       continue;
     Linear<T> &L = *Layers[I];
@@ -79,9 +82,54 @@ template <typename T> void KfacOptimizer<T>::step() {
         for (int64_t J = 0; J < Dirs[static_cast<size_t>(Idx)].numel(); ++J)
           Dirs[static_cast<size_t>(Idx)][J] *= static_cast<T>(Clip);
   }
+  return Dirs;
+}
+
+template <typename T> void KfacOptimizer<T>::prepare() { Prepared = directions(false); }
+
+template <typename T> void KfacOptimizer<T>::step() {
+  std::vector<Tensor<T>> Dirs =
+      Prepared.empty() ? directions(refreshDue()) : std::move(Prepared);
+  Prepared.clear();
   for (size_t I = 0; I < Params.size(); ++I)
     momentumUpdate(*Params[I], Dirs[I], Bufs[I], Opts.Sgd);
   ++Steps;
+}
+
+template <typename T> void KfacOptimizer<T>::invertPending(size_t Layer) {
+  KfacFactors<T> &F = Factors[Layer];
+  if (!F.HasAverage)
+    return;
+  // invertFactors writes the active inverses: compute there, then swap back.
+  Tensor<T> AInv = std::move(F.AInv), GInv = std::move(F.GInv);
+  const bool Had = F.HasInverse;
+  if (invertFactors(F, Opts.Damping))
+    Pending[Layer] = {std::move(F.AInv), std::move(F.GInv)};
+  F.AInv = std::move(AInv), F.GInv = std::move(GInv), F.HasInverse = Had;
+}
+
+template <typename T> void KfacOptimizer<T>::activatePending() {
+  for (size_t I = 0; I < Layers.size(); ++I) {
+    if (Pending[I].first.empty())
+      continue;
+    Factors[I].AInv = std::move(Pending[I].first);
+    Factors[I].GInv = std::move(Pending[I].second);
+    Factors[I].HasInverse = true;
+    Pending[I] = {};
+  }
+}
+
+template <typename T> void KfacOptimizer<T>::refreshAll() {
+  for (KfacFactors<T> &F : Factors) {
+    updateAverages(F, Opts.Decay);
+    if (F.HasAverage)
+      invertFactors(F, Opts.Damping);
+  }
+}
+
+template <typename T> int64_t KfacOptimizer<T>::indexOf(const Linear<T> *L) const {
+  auto It = std::find(Layers.begin(), Layers.end(), L);
+  return It == Layers.end() ? -1 : static_cast<int64_t>(It - Layers.begin());
 }
 
 template class KfacOptimizer<float>;

@@ -13,6 +13,12 @@
 // and CURVATURE_B tasks call curvatureA/curvatureB; a plain training loop
 // calls curvatureAll after its backwards. Scale conventions: Kfac.h.
 //
+// Plan-driven mode (KfacOptions::PlanDriven, used by the executor): step()
+// neither folds the averages nor inverts; the plan's INVERT tasks fold each
+// factor and compute pending inverses (invertPending), which become the ones
+// step() uses at the next refresh-cycle boundary (activatePending). The
+// PRECONDITION task may compute the directions ahead of the step (prepare).
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
 #define PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
@@ -30,6 +36,7 @@ struct KfacOptions {
   double KlClip = 0.001;      ///< κ
   int32_t WarmupSteps = 20;   ///< invert every step while step < WarmupSteps
   int32_t RefreshInterval = 10; ///< then every RefreshInterval steps
+  bool PlanDriven = false;    ///< refresh through the plan's tasks (see above)
 };
 
 template <typename T> class KfacOptimizer : public Optimizer<T> {
@@ -48,6 +55,23 @@ public:
   bool refreshDue() const;
   void step() override;
 
+  /// Plan-driven mode: computes (and keeps for step()) the preconditioned,
+  /// KL-clipped directions with the active inverses.
+  void prepare();
+  /// Damped inverses of layer \p Layer's current averages, kept pending.
+  void invertPending(size_t Layer);
+  /// Pending inverses become the active ones.
+  void activatePending();
+  /// Folds every layer's sums and inverts them now, active at once (the
+  /// executor's warm-up of per-step refreshes).
+  void refreshAll();
+  /// Index of \p L among the K-FAC layers, or -1.
+  int64_t indexOf(const Linear<T> *L) const;
+  Linear<T> *layer(size_t I) const { return Layers[I]; }
+  KfacFactors<T> &mutableFactors(size_t Layer) { return Factors[Layer]; }
+  const KfacOptions &options() const { return Opts; }
+  KfacOptions &mutableOptions() { return Opts; }
+
   size_t numLayers() const { return Layers.size(); }
   const KfacFactors<T> &factors(size_t Layer) const { return Factors[Layer]; }
   /// ν of the last step.
@@ -63,6 +87,12 @@ private:
   std::vector<std::pair<int64_t, int64_t>> ParamIndex;
   int64_t Steps = 0;
   double Clip = 1;
+  /// Pending inverses (A⁻¹, G⁻¹) per layer, empty when none.
+  std::vector<std::pair<Tensor<T>, Tensor<T>>> Pending;
+  /// Directions computed by prepare(), empty when not prepared.
+  std::vector<Tensor<T>> Prepared;
+
+  std::vector<Tensor<T>> directions(bool Refresh);
 };
 
 extern template class KfacOptimizer<float>;

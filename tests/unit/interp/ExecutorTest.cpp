@@ -159,11 +159,11 @@ TEST_CASE("interp: the executor rejects what it cannot run and detects deadlock"
   REQUIRE_FALSE(static_cast<bool>(E1));
   CHECK(llvm::toString(E1.takeError()).find("one data-parallel replica") != std::string::npos);
 
-  Program Kfac = P;
-  Task Curv;
-  Curv.Kind = proto::CURVATURE_A, Curv.Device = 0, Curv.Stage = 0, Curv.Microbatch = 0;
-  Kfac.addTask(Curv);
-  auto E2 = Executor<double>::create(Kfac, {&M});
+  Program Unknown = P;
+  Task Odd;
+  Odd.Kind = proto::TASK_KIND_UNSPECIFIED, Odd.Device = 0, Odd.Stage = 0, Odd.Microbatch = 0;
+  Unknown.addTask(Odd);
+  auto E2 = Executor<double>::create(Unknown, {&M});
   REQUIRE_FALSE(static_cast<bool>(E2));
   CHECK(llvm::toString(E2.takeError()).find("cannot run") != std::string::npos);
 

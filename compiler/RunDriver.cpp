@@ -1,0 +1,299 @@
+//===- RunDriver.cpp - the pfc-run command line ----------------------------===//
+//
+// pfc-run: plan -> a scaled-down Transformer trained for --steps steps by the
+// CPU executor following the plan's streams (backends/interp). Prints one
+// line per step ("step N loss=... tokens/s=... ms=..."), then the measured
+// step time next to the plan's prediction; writes the losses CSV, the loss
+// plot and the measured profile when asked, each only on success. Exit
+// codes as in Diagnostics.h; --backend cuda exits with ExitNoDevice (3)
+// since this build has no CUDA backend.
+//
+//===----------------------------------------------------------------------===//
+#include "RunDriver.h"
+
+#include "InputLoader.h"
+
+#include "backends/PlanIO.h"
+#include "backends/interp/Data.h"
+#include "backends/interp/Executor.h"
+#include "backends/interp/PlanScale.h"
+#include "backends/interp/RunReport.h"
+#include "ir/Diagnostics.h"
+#include "ir/PlanConversion.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/format.h>
+
+#include <optional>
+
+namespace cl = llvm::cl;
+
+namespace pfc {
+namespace {
+
+using namespace interp;
+
+enum class Backend { Cpu, Cuda };
+enum class OptKind { Plan, Sgd, Adam, Kfac };
+enum class DataKind { Corpus, Teacher };
+enum class Precision { Fp32, Fp64 };
+
+cl::OptionCategory Category("pfc-run options");
+cl::opt<std::string> PlanPath(cl::Positional, cl::desc("<plan>"), cl::Required, cl::cat(Category));
+cl::opt<Backend, false, ValuesParser<Backend>> BackendOpt(
+    "backend", cl::desc("where to run (default cpu)"), cl::init(Backend::Cpu),
+    cl::values(clEnumValN(Backend::Cpu, "cpu", "the CPU interpreter"),
+               clEnumValN(Backend::Cuda, "cuda", "CUDA (not built)")),
+    cl::cat(Category));
+cl::opt<int> StepsOpt("steps", cl::desc("training steps (default 10)"), cl::init(10),
+                      cl::cat(Category));
+cl::opt<OptKind, false, ValuesParser<OptKind>> OptimizerOpt(
+    "optimizer", cl::desc("default: kfac for a K-FAC plan, else sgd"), cl::init(OptKind::Plan),
+    cl::values(clEnumValN(OptKind::Sgd, "sgd", "SGD with momentum 0.9"),
+               clEnumValN(OptKind::Adam, "adam", "AdamW"),
+               clEnumValN(OptKind::Kfac, "kfac", "K-FAC through the plan's tasks")),
+    cl::cat(Category));
+cl::opt<DataKind, false, ValuesParser<DataKind>> DataOpt(
+    "data", cl::desc("training data (default corpus)"), cl::init(DataKind::Corpus),
+    cl::values(clEnumValN(DataKind::Corpus, "corpus", "byte-level text (--corpus)"),
+               clEnumValN(DataKind::Teacher, "teacher", "synthetic teacher-student task")),
+    cl::cat(Category));
+cl::opt<std::string> CorpusOpt("corpus", cl::desc("text file or directory (default the base-"
+                                                  "files licences)"),
+                               cl::init(DefaultCorpus), cl::cat(Category));
+cl::opt<std::string> LossesOpt("losses", cl::desc("write per-step losses as CSV"),
+                               cl::value_desc("FILE"), cl::cat(Category));
+cl::opt<std::string> LossSvgOpt("loss-svg", cl::desc("draw the loss curve(s) as SVG"),
+                                cl::value_desc("FILE"), cl::cat(Category));
+cl::opt<std::string> ProfileOpt("profile-out",
+                                cl::desc("write measured per-block times (PipeFisher CSV)"),
+                                cl::value_desc("FILE"), cl::cat(Category));
+cl::opt<int> LayersOpt("layers-per-stage", cl::desc("blocks per stage (0: the plan's)"),
+                       cl::init(0), cl::cat(Category));
+cl::opt<int> HiddenOpt("hidden", cl::init(0), cl::desc("hidden size"), cl::cat(Category));
+cl::opt<int> HeadsOpt("heads", cl::init(0), cl::desc("attention heads"), cl::cat(Category));
+cl::opt<int> SeqOpt("seq", cl::init(0), cl::desc("sequence length"), cl::cat(Category));
+cl::opt<int> VocabOpt("vocab", cl::init(0), cl::desc("vocabulary (corpus: 256)"),
+                      cl::cat(Category));
+cl::opt<int> MicroBatchOpt("micro-batch", cl::init(0), cl::desc("sequences per micro-batch"),
+                           cl::cat(Category));
+cl::opt<unsigned> SeedOpt("seed", cl::init(1), cl::desc("parameters and data"),
+                          cl::cat(Category));
+cl::opt<Precision, false, ValuesParser<Precision>> PrecisionOpt(
+    "precision", cl::desc("default fp32"), cl::init(Precision::Fp32),
+    cl::values(clEnumValN(Precision::Fp32, "fp32", "float"),
+               clEnumValN(Precision::Fp64, "fp64", "double")),
+    cl::cat(Category));
+cl::opt<double> LrOpt("lr", cl::desc("learning rate (default sgd 0.1, adam 0.003, kfac 0.1)"),
+                      cl::init(0), cl::cat(Category));
+cl::opt<int> WarmupOpt("kfac-warmup", cl::desc("steps refreshing K-FAC every step (default 20)"),
+                       cl::init(20), cl::cat(Category));
+
+struct Setup {
+  Program Plan;
+  ModelConfig Config;
+  OptKind Opt = OptKind::Sgd;
+  bool PlanKfac = false;
+};
+
+llvm::Expected<Setup> prepare() {
+  if (BackendOpt == Backend::Cuda)
+    return llvm::make_error<UserError>(
+        "pfc-run: error: --backend cuda is unavailable: this pfc-run was built without CUDA "
+        "(use --backend cpu)",
+        ExitNoDevice);
+  if (StepsOpt < 1)
+    return userError("pfc-run: error: --steps must be at least 1 (got {})", StepsOpt.getValue());
+  for (auto [Name, V] : {std::pair{"layers-per-stage", LayersOpt.getValue()},
+                         {"hidden", HiddenOpt.getValue()}, {"heads", HeadsOpt.getValue()},
+                         {"seq", SeqOpt.getValue()}, {"vocab", VocabOpt.getValue()},
+                         {"micro-batch", MicroBatchOpt.getValue()},
+                         {"kfac-warmup", WarmupOpt.getValue()}})
+    if (V < 0)
+      return userError("pfc-run: error: --{} must not be negative (got {})", Name, V);
+  for (llvm::StringRef Out : {llvm::StringRef(LossesOpt), llvm::StringRef(LossSvgOpt),
+                              llvm::StringRef(ProfileOpt)})
+    if (!Out.empty())
+      if (llvm::Error E = checkOutputPath(Out, "output"))
+        return std::move(E);
+  llvm::Expected<Program> P = loadPlan(PlanPath);
+  if (!P)
+    return P.takeError();
+  Setup S{std::move(*P), {}, OptimizerOpt, false};
+  for (const Task &Tk : S.Plan.Tasks)
+    S.PlanKfac |= isCycleTask(Tk.Kind) || Tk.Kind == proto::PRECONDITION;
+  if (S.Opt == OptKind::Plan)
+    S.Opt = S.PlanKfac ? OptKind::Kfac : OptKind::Sgd;
+  if (S.Opt == OptKind::Kfac && !S.PlanKfac)
+    return userError("pfc-run: error: {}: the plan has no K-FAC tasks; compile it with "
+                     "`pfc compile --optimizer kfac`",
+                     PlanPath.getValue());
+  if (LayersOpt > 0)
+    if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
+      return std::move(E);
+  ModelScale Scale;
+  Scale.Hidden = HiddenOpt, Scale.Heads = HeadsOpt, Scale.Seq = SeqOpt;
+  Scale.Vocab = VocabOpt > 0 ? VocabOpt : DataOpt == DataKind::Corpus ? ByteVocab : 0;
+  Scale.MicroBatch = MicroBatchOpt;
+  if (DataOpt == DataKind::Corpus && Scale.Vocab < ByteVocab)
+    return userError("pfc-run: error: --data corpus uses byte tokens: --vocab must be at least "
+                     "{} (got {})",
+                     ByteVocab, Scale.Vocab);
+  llvm::Expected<ModelConfig> C = scaledConfig(S.Plan.Model, Scale, SeedOpt);
+  if (!C)
+    return C.takeError();
+  S.Config = *C;
+  return S;
+}
+
+template <typename T> llvm::Error train(Setup &S) {
+  const Program &P = S.Plan;
+  const ModelConfig &C = S.Config;
+  std::optional<Corpus> Text;
+  if (DataOpt == DataKind::Corpus) {
+    auto Loaded = loadCorpus(CorpusOpt, 0.1, C.Seq);
+    if (!Loaded)
+      return Loaded.takeError();
+    Text = std::move(*Loaded);
+  }
+  int32_t Pipelines = 0;
+  for (const Stage &St : P.Stages)
+    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  std::vector<std::unique_ptr<Model<T>>> Models;
+  std::vector<Model<T> *> Replicas;
+  for (int32_t I = 0; I < Pipelines; ++I)
+    Replicas.push_back(Models.emplace_back(std::make_unique<Model<T>>(C)).get());
+  auto Exec = Executor<T>::create(P, Replicas);
+  if (!Exec)
+    return Exec.takeError();
+  std::vector<std::unique_ptr<Optimizer<T>>> Opts;
+  const char *OptName = S.Opt == OptKind::Kfac ? "kfac" : S.Opt == OptKind::Adam ? "adam" : "sgd";
+  for (int32_t Id = 0; Id < P.numStages(); ++Id) {
+    const Stage &St = P.Stages[Id];
+    Model<T> &M = *Replicas[static_cast<size_t>(St.Pipeline)];
+    ParamList<T> Params = M.params(St.LayerBegin, St.LayerEnd);
+    if (S.Opt == OptKind::Adam) {
+      AdamOptions O;
+      O.Lr = LrOpt > 0 ? LrOpt : 3e-3;
+      Opts.push_back(createAdamW(Params, O));
+    } else if (S.Opt == OptKind::Sgd) {
+      SgdOptions O;
+      O.Lr = LrOpt > 0 ? LrOpt : 0.1;
+      Opts.push_back(createSgd(Params, O));
+    } else {
+      KfacOptions O;
+      O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
+      O.PlanDriven = true;
+      auto Blocks = M.linears(std::max(St.LayerBegin, 1), std::min(St.LayerEnd, C.Layers + 1));
+      Opts.push_back(std::make_unique<KfacOptimizer<T>>(Params, Blocks, O));
+    }
+    Exec->setOptimizer(Id, Opts.back().get());
+  }
+  Exec->setKfacWarmup(WarmupOpt);
+  const int32_t N = P.Options.microbatches();
+  llvm::outs() << fmt::format(
+      "pfc-run: {} stages on {} devices, {} micro-batches of {} x {} tokens; model: {} blocks, "
+      "hidden {}, heads {}, vocab {}; {} ({}), data {}{}\n",
+      P.numStages(), P.numDevices(), N, C.MicroBatch, C.Seq, C.Layers, C.Hidden, C.Heads,
+      C.Vocab, OptName, PrecisionOpt == Precision::Fp64 ? "fp64" : "fp32",
+      DataOpt == DataKind::Corpus ? "corpus" : "teacher",
+      S.Opt == OptKind::Kfac ? fmt::format(", refresh cycle {} steps, warm-up {}",
+                                           std::max(1, P.Time.CycleSteps), WarmupOpt.getValue())
+                             : "");
+  LossCurve Train{"train", {}}, Valid{"valid", {}};
+  std::vector<double> TokensPerS, StepMs;
+  std::vector<std::vector<double>> Measured;
+  for (int64_t Step = 0; Step < StepsOpt; ++Step) {
+    std::vector<Batch> Batches;
+    for (int32_t M = 0; M < N; ++M) {
+      const int64_t Index = Step * N + M;
+      Batches.push_back(Text ? corpusBatch(Text->Train, C.Seq, C.Seed, Index, C.MicroBatch)
+                             : syntheticBatch(C, C.Seed, static_cast<int32_t>(Index),
+                                              C.MicroBatch));
+    }
+    auto R = Exec->runStep(Batches);
+    if (!R)
+      return R.takeError();
+    const double Tokens = double(N) * C.MicroBatch * C.Seq;
+    TokensPerS.push_back(Tokens / (R->StepMs / 1000));
+    StepMs.push_back(R->StepMs);
+    Train.Points.emplace_back(Step + 1, R->Loss);
+    if (Step > 0 || StepsOpt == 1)
+      Measured.push_back(R->TaskMs);
+    llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}\n", Step + 1,
+                                R->Loss, TokensPerS.back(), R->StepMs);
+  }
+  if (Text) {
+    // Validation: a forward and backward of fixed held-out windows on the
+    // first replica (the backward frees the saved state; gradients are
+    // zeroed by the next step).
+    Batch B = corpusBatch(Text->Valid, C.Seq, C.Seed + 1, 0, 8);
+    Model<T> &M = *Replicas[0];
+    Tensor<T> Loss = M.forward(0, M.numLayers(), -1, B, {});
+    M.backward(0, M.numLayers(), -1, {}, T(1));
+    for (Linear<T> *L : M.linears())
+      L->CurvatureInputs.clear(), L->CurvatureGrads.clear();
+    Valid.Points.emplace_back(StepsOpt, static_cast<double>(Loss[0]));
+    llvm::outs() << fmt::format("valid loss={:.6f} ({} held-out windows)\n", Loss[0], B.Sequences);
+  }
+  double Mean = 0;
+  for (size_t I = StepMs.size() > 1 ? 1 : 0; I < StepMs.size(); ++I)
+    Mean += StepMs[I];
+  Mean /= double(StepMs.size() > 1 ? StepMs.size() - 1 : 1);
+  llvm::outs() << fmt::format("step time: measured {:.3f} ms (mean after the first step), "
+                              "plan predicts {:.3f} ms\n",
+                              Mean, P.Time.StepTimeMs);
+  if (!LossesOpt.empty())
+    if (llvm::Error E = writeFileAtomically(
+            LossesOpt, lossCsv(Train, Text ? &Valid : nullptr, TokensPerS, StepMs)))
+      return E;
+  if (!LossSvgOpt.empty()) {
+    std::vector<LossCurve> Curves{Train};
+    if (Text)
+      Curves.push_back(Valid);
+    if (llvm::Error E = writeFileAtomically(
+            LossSvgOpt, lossSvg(Curves, fmt::format("pfc-run {} loss", OptName))))
+      return E;
+  }
+  if (!ProfileOpt.empty())
+    if (llvm::Error E = writeFileAtomically(
+            ProfileOpt, profileCsv(measureBlockTimes(P, Measured), C, sizeof(T))))
+      return E;
+  return llvm::Error::success();
+}
+
+llvm::Error run() {
+  llvm::Expected<Setup> S = prepare();
+  if (!S)
+    return S.takeError();
+  return PrecisionOpt == Precision::Fp64 ? train<double>(*S) : train<float>(*S);
+}
+
+} // namespace
+
+int pfcRunMain(int Argc, char **Argv) {
+  cl::HideUnrelatedOptions(Category);
+  std::vector<char *> Args(Argv, Argv + Argc);
+  char ToolName[] = "pfc-run";
+  Args[0] = ToolName;
+  std::string Errors;
+  llvm::raw_string_ostream ErrOS(Errors);
+  if (!cl::ParseCommandLineOptions(
+          Argc, Args.data(),
+          "pfc-run: train a scaled-down model by following a pfc plan\n\n"
+          "  pfc-run PLAN [--backend cpu|cuda] [--steps N] [--optimizer sgd|adam|kfac]\n"
+          "          [--data corpus|teacher] [--losses FILE.csv] [--profile-out FILE]\n\n"
+          "Exit codes: 0 success; 2 user error (bad plan, flag or file); 3 no such device\n"
+          "backend (--backend cuda in a build without CUDA); 1 internal error.\n",
+          &ErrOS)) {
+    llvm::errs() << formatCommandLineErrors("pfc-run", ErrOS.str());
+    return ExitUserError;
+  }
+  if (llvm::Error E = run())
+    return reportError("pfc-run", std::move(E));
+  return ExitOk;
+}
+
+} // namespace pfc
