@@ -90,7 +90,7 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
     double Ready = 0;
     for (int32_t Q : Preds[I])
       Ready = std::max(Ready, End[Q]);
-    double At = -1;
+    GapTimeline::Fit At;
     int Lag = 0;
     if (StepReady[I] < 0) {
       At = Lane.earliestFit(Ready, Tk.DurationMs, CycleEnd);
@@ -100,21 +100,21 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
       // step D+1. Data of the previous cycle's last step can be used at the
       // start of step 0, before this cycle's instance is produced.
       const double R = StepReady[I];
-      for (int D = static_cast<int>(std::floor(Ready / StepMs)); D < Steps && At < 0; ++D) {
+      for (int D = static_cast<int>(std::floor(Ready / StepMs)); D < Steps && !At.ok(); ++D) {
         At = Lane.earliestFit(std::max(Ready, D * StepMs + R), Tk.DurationMs,
                               std::min((D + 2) * StepMs, CycleEnd));
-        Lag = At < 0 ? 0 : static_cast<int>(std::floor(At / StepMs + 1e-12)) - D;
+        Lag = At.ok() ? static_cast<int>(std::floor(At.Start / StepMs + 1e-12)) - D : 0;
       }
-      if (At < 0 && Ready <= 0) {
+      if (!At.ok() && Ready <= 0) {
         At = Lane.earliestFit(0, Tk.DurationMs, std::min(R, StepMs));
         Lag = 1;
       }
     }
-    if (At < 0)
+    if (!At.ok())
       return false;
     Lane.reserve(At, Tk.DurationMs);
-    Start[I] = At;
-    End[I] = At + Tk.DurationMs;
+    Start[I] = At.Start;
+    End[I] = At.Start + Tk.DurationMs;
     Lags[I] = Lag;
     return true;
   };

@@ -31,25 +31,26 @@ GapTimeline::GapTimeline(std::vector<std::pair<double, double>> Busy, double Ste
       Gaps.push_back({G.Start + T * StepMs, G.End + T * StepMs});
 }
 
-double GapTimeline::earliestFit(double Ready, double Duration, double Deadline) const {
+GapTimeline::Fit GapTimeline::earliestFit(double Ready, double Duration,
+                                          double Deadline) const {
   auto It = std::upper_bound(Gaps.begin(), Gaps.end(), Ready,
                              [](double R, const Gap &G) { return R < G.End; });
   for (; It != Gaps.end(); ++It) {
     double Start = std::max(It->Start, Ready);
     if (Start + Duration > Deadline + Eps)
-      return -1;
+      return {};
     if (Start + Duration <= It->End + Eps)
-      return Start;
+      return {Start, static_cast<size_t>(It - Gaps.begin())};
   }
-  return -1;
+  return {};
 }
 
-void GapTimeline::reserve(double Start, double Duration) {
-  auto It = std::upper_bound(Gaps.begin(), Gaps.end(), Start,
-                             [](double S, const Gap &G) { return S < G.End; });
-  assert(It != Gaps.end() && It->Start <= Start + Eps && "reserving outside a gap");
-  const double End = Start + Duration;
-  Gap Before{It->Start, Start}, After{End, It->End};
+void GapTimeline::reserve(const Fit &F, double Duration) {
+  assert(F.ok() && F.Gap < Gaps.size() && "reserving outside a gap");
+  auto It = Gaps.begin() + static_cast<std::ptrdiff_t>(F.Gap);
+  assert(It->Start <= F.Start + Eps && F.Start + Duration <= It->End + Eps);
+  const double End = F.Start + Duration;
+  Gap Before{It->Start, F.Start}, After{End, It->End};
   bool KeepBefore = Before.End - Before.Start > Eps, KeepAfter = After.End - After.Start > Eps;
   if (KeepBefore && KeepAfter) {
     *It = Before;

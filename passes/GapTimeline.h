@@ -9,6 +9,7 @@
 #ifndef PFC_PASSES_GAPTIMELINE_H
 #define PFC_PASSES_GAPTIMELINE_H
 
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -19,11 +20,18 @@ public:
   /// \p Busy: the busy intervals of one step, within [0, StepMs).
   GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs, int Steps);
 
+  /// Where a task fits: its start (negative when nowhere) and the gap.
+  struct Fit {
+    double Start = -1;
+    size_t Gap = 0;
+    bool ok() const { return Start >= 0; }
+  };
   /// Earliest start >= Ready at which \p Duration fits and ends by
-  /// \p Deadline; a negative value when there is none.
-  double earliestFit(double Ready, double Duration, double Deadline) const;
-  /// Marks [Start, Start + Duration) busy; it must lie within one gap.
-  void reserve(double Start, double Duration);
+  /// \p Deadline.
+  Fit earliestFit(double Ready, double Duration, double Deadline) const;
+  /// Marks [F.Start, F.Start + Duration) busy in the gap earliestFit found
+  /// (named by index: gaps of adjacent steps may touch within rounding).
+  void reserve(const Fit &F, double Duration);
 
   /// Free time per step (of the first step).
   double idlePerStep() const { return IdlePerStep; }

@@ -26,19 +26,35 @@ using namespace pfc::test;
 
 TEST_CASE("GapTimeline: gaps repeat per step and never cross a step boundary") {
   GapTimeline G({{1, 2}, {3, 5}}, 6, 2);
+  auto At = [&](double Ready, double Dur, double Deadline) {
+    return G.earliestFit(Ready, Dur, Deadline).Start;
+  };
   CHECK(G.idlePerStep() == doctest::Approx(3));
-  CHECK(G.earliestFit(0, 1, 12) == 0);
-  CHECK(G.earliestFit(0, 1.5, 12) < 0); // every gap is 1 ms long
-  CHECK(G.earliestFit(2.5, 0.5, 12) == doctest::Approx(2.5));
-  CHECK(G.earliestFit(5.5, 1, 12) == doctest::Approx(6)); // [5,6) then [6,7): not joined
-  CHECK(G.earliestFit(7, 1, 9) == doctest::Approx(8));
-  CHECK(G.earliestFit(7, 1, 8.5) < 0); // deadline
-  G.reserve(0, 1);
-  CHECK(G.earliestFit(0, 1, 12) == doctest::Approx(2));
-  G.reserve(2.25, 0.5); // splits [2,3) into [2,2.25) and [2.75,3)
-  CHECK(G.earliestFit(2, 0.25, 12) == doctest::Approx(2));
-  CHECK(G.earliestFit(2.1, 0.25, 12) == doctest::Approx(2.75));
+  CHECK(At(0, 1, 12) == 0);
+  CHECK(At(0, 1.5, 12) < 0); // every gap is 1 ms long
+  CHECK(At(2.5, 0.5, 12) == doctest::Approx(2.5));
+  CHECK(At(5.5, 1, 12) == doctest::Approx(6)); // [5,6) then [6,7): not joined
+  CHECK(At(7, 1, 9) == doctest::Approx(8));
+  CHECK(At(7, 1, 8.5) < 0); // deadline
+  G.reserve(G.earliestFit(0, 1, 12), 1);
+  CHECK(At(0, 1, 12) == doctest::Approx(2));
+  G.reserve(G.earliestFit(2.25, 0.5, 12), 0.5); // splits [2,3) into [2,2.25) and [2.75,3)
+  CHECK(At(2, 0.25, 12) == doctest::Approx(2));
+  CHECK(At(2.1, 0.25, 12) == doctest::Approx(2.75));
   CHECK(G.idlePerStep() == doctest::Approx(3)); // a property of the step, not of placements
+}
+
+TEST_CASE("GapTimeline: touching gaps of adjacent steps are reserved where found") {
+  // A step of 0.1 ms idles at its start and end: the gap ending step t and the
+  // one starting step t+1 touch, within rounding, at (t+1) x 0.1.
+  GapTimeline G({{0.03, 0.07}}, 0.1, 40);
+  for (int I = 0; I < 200; ++I) {
+    GapTimeline::Fit F = G.earliestFit(0, 0.01, 4.0);
+    REQUIRE(F.ok());
+    G.reserve(F, 0.01);
+    // Nothing placed so far may be found free again.
+    CHECK(G.earliestFit(F.Start, 0.01, F.Start + 0.01).Start != doctest::Approx(F.Start));
+  }
 }
 
 namespace {
