@@ -6,7 +6,7 @@
 // search starts at the lower bound max_d ceil(work_d / idle_d), doubles,
 // then bisects. If no k up to the limit works (a curvature task longer than
 // every gap after its forward, say), the step is stretched by the least
-// amount that makes it fit, and a warning says by how much.
+// amount (to 5%) that makes it fit, and a warning says by how much.
 //
 // Results: cycle tasks get absolute start/end times in [0, k T) and their
 // cycle step; every stream is reordered by time within the step; the
@@ -94,8 +94,11 @@ public:
       StepUsed = StepMs;
       return true;
     };
+    // No k below the lower bound can work: past the limit, go straight to
+    // stretching the step.
     int Lo = std::min(LowerMax, MaxSteps), Hi = -1;
-    for (int Steps = Lo; Steps <= MaxSteps; Steps = std::min(MaxSteps, Steps * 2)) {
+    for (int Steps = Lo; LowerMax <= MaxSteps && Steps <= MaxSteps;
+         Steps = std::min(MaxSteps, Steps * 2)) {
       if (Try(Steps, Step)) {
         Hi = Steps;
         break;
@@ -119,16 +122,23 @@ public:
       K = Hi;
       StepUsed = Step;
     } else {
-      // Stretch the step: the least extra time (to 1%) that makes it fit.
+      // Stretch the step: the least extra time (to 5%) that makes it fit.
+      // Every device gains the extra idle time once per step, so no less
+      // than max_d(work_d / K - idle_d) can do.
       double Longest = 0;
       for (TaskId T : Problem.tasks())
         Longest = std::max(Longest, P.Tasks[T].DurationMs);
-      double Extra = std::max(Longest, 1e-3);
-      while (!Try(MaxSteps, Step + Extra))
-        Extra *= 2;
-      double Good = Extra, Bad = 0;
+      double Extra = std::max(Longest, 1e-3), Bad = 0;
+      for (int32_t D = 0; D < Devices; ++D)
+        Bad = std::max(Bad, Work[D] / MaxSteps - Idle[D]);
+      Extra = std::max(Extra, Bad * 1.05);
+      while (!Try(MaxSteps, Step + Extra)) {
+        Bad = Extra;
+        Extra *= 1.5;
+      }
+      double Good = Extra;
       CyclePlacement Best = Starts;
-      while (Good - Bad > 0.01 * Good) {
+      while (Good - Bad > 0.05 * Good) {
         double Mid = (Good + Bad) / 2;
         if (Try(MaxSteps, Step + Mid)) {
           Good = Mid;

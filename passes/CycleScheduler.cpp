@@ -62,6 +62,15 @@ CycleProblem::CycleProblem(const Program &P) {
     }
   }
   Busy.assign(static_cast<size_t>(P.numDevices()) * NumStreams, {});
+  Shortest.assign(Busy.size(), HUGE_VAL);
+  for (TaskId T : Tasks) {
+    double &Min = Shortest[static_cast<size_t>(P.Tasks[T].Device) * NumStreams +
+                           P.Tasks[T].Stream];
+    Min = std::min(Min, P.Tasks[T].DurationMs);
+  }
+  for (double &Min : Shortest)
+    if (Min == HUGE_VAL)
+      Min = 0;
   for (TaskId T = 0; T < N; ++T) {
     const Task &Tk = P.Tasks[T];
     if (isCycleTask(Tk.Kind) || Tk.DurationMs <= 0)
@@ -77,8 +86,8 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
   const int32_t M = size();
   std::vector<GapTimeline> Lanes;
   Lanes.reserve(Busy.size());
-  for (const auto &B : Busy)
-    Lanes.emplace_back(B, StepMs, Steps);
+  for (size_t L = 0; L < Busy.size(); ++L)
+    Lanes.emplace_back(Busy[L], StepMs, Steps, Shortest[L]);
   std::vector<double> Start(M, -1), End(M, 0);
   std::vector<int> &Lags = Result.DataLag;
   Lags.assign(M, 0);

@@ -63,6 +63,7 @@ private:
   std::vector<double> Priority;    ///< longest chain of cycle work from the task on
   std::vector<std::vector<int32_t>> Preds, Succs;
   std::vector<std::vector<std::pair<double, double>>> Busy;
+  std::vector<double> Shortest; ///< per lane: the shortest cycle task on it
 };
 
 } // namespace pfc

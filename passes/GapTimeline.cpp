@@ -12,7 +12,8 @@ constexpr double Eps = 1e-9;
 } // namespace
 
 GapTimeline::GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs,
-                         int Steps) {
+                         int Steps, double MinUseful)
+    : MinUseful(std::max(Eps, MinUseful - Eps)) {
   std::sort(Busy.begin(), Busy.end());
   std::vector<Gap> Step;
   double Cursor = 0;
@@ -25,6 +26,7 @@ GapTimeline::GapTimeline(std::vector<std::pair<double, double>> Busy, double Ste
     Step.push_back({Cursor, StepMs});
   for (const Gap &G : Step)
     IdlePerStep += G.End - G.Start;
+  std::erase_if(Step, [&](const Gap &G) { return G.End - G.Start < this->MinUseful; });
   Gaps.reserve(Step.size() * Steps);
   for (int T = 0; T < Steps; ++T)
     for (const Gap &G : Step)
@@ -51,7 +53,8 @@ void GapTimeline::reserve(const Fit &F, double Duration) {
   assert(It->Start <= F.Start + Eps && F.Start + Duration <= It->End + Eps);
   const double End = F.Start + Duration;
   Gap Before{It->Start, F.Start}, After{End, It->End};
-  bool KeepBefore = Before.End - Before.Start > Eps, KeepAfter = After.End - After.Start > Eps;
+  bool KeepBefore = Before.End - Before.Start >= MinUseful;
+  bool KeepAfter = After.End - After.Start >= MinUseful;
   if (KeepBefore && KeepAfter) {
     *It = Before;
     Gaps.insert(It + 1, After);

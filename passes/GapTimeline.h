@@ -17,8 +17,11 @@ namespace pfc {
 
 class GapTimeline {
 public:
-  /// \p Busy: the busy intervals of one step, within [0, StepMs).
-  GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs, int Steps);
+  /// \p Busy: the busy intervals of one step, within [0, StepMs). Gaps
+  /// shorter than \p MinUseful (the shortest task to place) are dropped,
+  /// whether there from the start or left over by placements.
+  GapTimeline(std::vector<std::pair<double, double>> Busy, double StepMs, int Steps,
+              double MinUseful = 0);
 
   /// Where a task fits: its start (negative when nowhere) and the gap.
   struct Fit {
@@ -42,6 +45,7 @@ private:
   };
   std::vector<Gap> Gaps; ///< sorted and disjoint
   double IdlePerStep = 0;
+  double MinUseful = 0;
 };
 
 } // namespace pfc
