@@ -1,17 +1,269 @@
 //===- Verifier.cpp - plan invariants --------------------------------------===//
 //
-// Invariants (placeholder: being filled in).
+// The invariants a runtime relies on, checked in this order. The first one
+// violated is reported, through Checker::report, as
+//   pfc: error: verify: <invariant>: <details naming the lowest task id>
+// with exit code ExitVerifyFailed. They hold for partial programs as well:
+// after partition there are no tasks; after a schedule pass cross-device
+// edges are still direct; insert-comm adds the send/receive pairs later.
+//
+// structure (this file)
+//   S1. Streams holds NumStreams lists per device; Stats is empty or has one
+//       entry per device; simulated timings have a start and end per task.
+//   S2. Every stage is on a device in range, its pipeline and position lie in
+//       [0, #stages), and each pipeline 0..P-1 holds positions 0..L-1 once.
+//   S3. Every task has a known kind, a device in range, a stage of -1 or in
+//       range (F and B: in range) and then runs on that stage's device, a
+//       peer of -1 or another task, a finite duration >= 0, a cycle step and
+//       data lag >= 0 (both 0 unless a K-FAC cycle task), and the stream of
+//       its kind (defaultStream).
+//   S4. Every task is in exactly one stream: its own device's, of its kind.
+//   S5. Every dependency edge joins two different tasks in range.
+// send/recv (VerifyGraph.cpp)
+//   C1. Only sends and receives have a peer. A send-X's peer is a recv-X on
+//       another device whose peer is the send, with equal bytes, and the
+//       receive depends on the send; a receive's peer is such a send.
+//   C2. Once any send or receive exists (after insert-comm), no dependency
+//       edge crosses devices except a send -> its receive.
+// deadlock (VerifyGraph.cpp)
+//   D1. Dependencies plus stream order (consecutive per-step tasks of a
+//       stream) are acyclic, so every task can start. Cycle tasks are ordered
+//       by their dependencies only, as the simulator does: their place in a
+//       stream list does not say in which step of the cycle they run.
+// pipeline coverage (VerifyPipeline.cpp; once the program has tasks)
+//   P1. options.microbatches N >= 1; every F and B has a micro-batch in [0, N).
+//   P2. Every micro-batch runs through exactly one pipeline (Chimera splits
+//       them between two), and every stage of that pipeline has exactly one
+//       F and one B of it.
+// data dependency (VerifyPipeline.cpp)
+//   R1. F(s,m) depends on F(prev(s),m), B(s,m) on B(next(s),m) and
+//       B(last,m) on F(last,m): directly, or through a send -> recv pair
+//       (producer -> send, send -> recv, recv -> consumer) of activations
+//       when the producer is a forward, of gradients when a backward.
+//   R2. B(s,m) runs after F(s,m): implied by R1, F(s) -> .. -> F(last) ->
+//       B(last) -> .. -> B(s), and D1, so not checked on its own.
+// timing (VerifyTiming.cpp; when simulated. T: step time, k: cycle steps)
+//   T1. Every timed task: start >= 0 and end = start + duration.
+//   T2. Per-step tasks: end <= T; start >= the end of every per-step
+//       dependency and of the previous per-step task of its stream.
+//   T3. Cycle tasks, once placed (report.kfac.refresh_steps == k > 0; the
+//       simulator alone leaves them untimed): cycle step t in [0, k); start
+//       within step t, i.e. in [tT, (t+1)T]; end <= kT; after a per-step
+//       dependency X, start >= X.end + (t - l)T, l the task's data lag (it
+//       uses the data of step t - l; -1 is the previous cycle's last step);
+//       after a cycle dependency X, start >= X.end. A per-step task after a
+//       cycle task reads its result in the next cycle: nothing to check.
+//   T4. One task at a time per stream over the whole cycle: a cycle task
+//       overlaps neither another cycle task nor any step's instance of a
+//       per-step task on its stream.
+//   Comparisons allow 1e-6 ms + 1e-9 kT.
+// memory capacity (VerifyTiming.cpp; when Stats holds the memory results)
+//   M1. Peak memory <= capacity on every device whose capacity is known
+//       (> 0): a warning saying by how much, an error with MemoryIsError.
+//
+// Cost: O(tasks + edges), plus sorting the predecessor lists and the cycle
+// tasks of each stream.
 //
 //===----------------------------------------------------------------------===//
 #include "Verifier.h"
 
+#include "Diagnostics.h"
+#include "VerifierImpl.h"
+
+#include <algorithm>
+#include <cmath>
+
 namespace pfc {
+namespace verifier {
+
+static const char *invariantName(Invariant I) {
+  switch (I) {
+  case Invariant::Structure:
+    return "structure";
+  case Invariant::SendRecv:
+    return "send/recv";
+  case Invariant::Deadlock:
+    return "deadlock";
+  case Invariant::Coverage:
+    return "pipeline coverage";
+  case Invariant::Dependency:
+    return "data dependency";
+  case Invariant::Timing:
+    return "timing";
+  case Invariant::Memory:
+    return "memory capacity";
+  }
+  return "?";
+}
+
+llvm::Error Checker::report(Invariant I, std::string Details, bool IsWarning) {
+  std::string Msg = fmt::format("pfc: {}: verify: {}: {}", IsWarning ? "warning" : "error",
+                                invariantName(I), Details);
+  if (!IsWarning)
+    return llvm::make_error<UserError>(std::move(Msg), ExitVerifyFailed);
+  if (Warnings)
+    Warnings->push_back(std::move(Msg));
+  return llvm::Error::success();
+}
+
+std::string Checker::describe(TaskId T) const {
+  const Task &Tk = P.Tasks[T];
+  std::string_view Kind = taskKindName(Tk.Kind);
+  std::string S = Kind == "?" ? fmt::format("task {} (kind {}", T, static_cast<int>(Tk.Kind))
+                              : fmt::format("task {} ({}", T, Kind);
+  if (Tk.Stage >= 0)
+    S += fmt::format(" stage {}", Tk.Stage);
+  if (Tk.Layer >= 0)
+    S += fmt::format(" layer {}", Tk.Layer);
+  if (Tk.Microbatch >= 0)
+    S += fmt::format(" micro-batch {}", Tk.Microbatch);
+  if (Tk.Piece > 0)
+    S += fmt::format(" piece {}", Tk.Piece);
+  if (isCycleTask(Tk.Kind))
+    S += fmt::format(" cycle step {}", Tk.CycleStep);
+  S += fmt::format(" on device {})", Tk.Device);
+  return S;
+}
+
+bool Checker::hasEdge(TaskId From, TaskId To) const {
+  auto In = Preds.of(To);
+  return std::binary_search(In.begin(), In.end(), From);
+}
+
+llvm::Error Checker::checkStructure() {
+  const int32_t NumDevices = P.numDevices(), NumStages = P.numStages(), N = P.numTasks();
+  auto Fail = [&](std::string Details) { return report(Invariant::Structure, Details); };
+
+  // S1.
+  if (P.Streams.size() != static_cast<size_t>(NumDevices) * NumStreams)
+    return Fail(fmt::format("{} stream lists for {} devices, expected {}", P.Streams.size(),
+                            NumDevices, NumDevices * NumStreams));
+  if (!P.Stats.empty() && P.Stats.size() != static_cast<size_t>(NumDevices))
+    return Fail(
+        fmt::format("device results for {} devices, the plan has {}", P.Stats.size(), NumDevices));
+  if (P.Time.Simulated && (P.Time.Start.size() != static_cast<size_t>(N) ||
+                           P.Time.End.size() != static_cast<size_t>(N)))
+    return Fail(fmt::format("simulated, but {} start and {} end times for {} tasks",
+                            P.Time.Start.size(), P.Time.End.size(), N));
+
+  // S2.
+  std::vector<int32_t> LineSize;
+  for (int32_t S = 0; S < NumStages; ++S) {
+    const Stage &St = P.Stages[S];
+    if (St.Device < 0 || St.Device >= NumDevices)
+      return Fail(
+          fmt::format("stage {} is on device {}, not in [0, {})", S, St.Device, NumDevices));
+    if (St.Pipeline < 0 || St.Pipeline >= NumStages || St.Position < 0 || St.Position >= NumStages)
+      return Fail(fmt::format("stage {} has pipeline {} position {}, not in [0, {})", S,
+                              St.Pipeline, St.Position, NumStages));
+    if (static_cast<int32_t>(LineSize.size()) <= St.Pipeline)
+      LineSize.resize(St.Pipeline + 1, 0);
+    ++LineSize[St.Pipeline];
+  }
+  Lines.assign(LineSize.size(), {});
+  for (size_t L = 0; L < LineSize.size(); ++L) {
+    if (LineSize[L] == 0)
+      return Fail(
+          fmt::format("pipeline {} has no stage, but pipeline {} exists", L, LineSize.size() - 1));
+    Lines[L].assign(LineSize[L], -1);
+  }
+  for (int32_t S = 0; S < NumStages; ++S) {
+    const Stage &St = P.Stages[S];
+    auto &Line = Lines[St.Pipeline];
+    if (St.Position >= static_cast<int32_t>(Line.size()))
+      continue; // some lower position is then missing: reported below
+    if (Line[St.Position] != -1)
+      return Fail(fmt::format("stages {} and {} are both at position {} of pipeline {}",
+                              Line[St.Position], S, St.Position, St.Pipeline));
+    Line[St.Position] = S;
+  }
+  for (size_t L = 0; L < Lines.size(); ++L)
+    for (size_t Pos = 0; Pos < Lines[L].size(); ++Pos)
+      if (Lines[L][Pos] == -1)
+        return Fail(fmt::format("pipeline {} has {} stages but none at position {}", L,
+                                Lines[L].size(), Pos));
+
+  // S3.
+  for (TaskId T = 0; T < N; ++T) {
+    const Task &Tk = P.Tasks[T];
+    if (Tk.Kind == proto::TASK_KIND_UNSPECIFIED || !proto::TaskKind_IsValid(Tk.Kind))
+      return Fail(fmt::format("{} has no known kind", describe(T)));
+    if (Tk.Device < 0 || Tk.Device >= NumDevices)
+      return Fail(fmt::format("{} is on a device not in [0, {})", describe(T), NumDevices));
+    bool NeedsStage = Tk.Kind == proto::FORWARD || Tk.Kind == proto::BACKWARD;
+    if (Tk.Stage < (NeedsStage ? 0 : -1) || Tk.Stage >= NumStages)
+      return Fail(fmt::format("{} has stage {}, not {}in [0, {})", describe(T), Tk.Stage,
+                              NeedsStage ? "" : "-1 or ", NumStages));
+    if (Tk.Stage >= 0 && P.Stages[Tk.Stage].Device != Tk.Device)
+      return Fail(fmt::format("{} is not on device {} of its stage", describe(T),
+                              P.Stages[Tk.Stage].Device));
+    if (Tk.Peer < -1 || Tk.Peer >= N || Tk.Peer == T)
+      return Fail(fmt::format("{} has peer {}, not -1 or another task", describe(T), Tk.Peer));
+    if (!std::isfinite(Tk.DurationMs) || Tk.DurationMs < 0)
+      return Fail(
+          fmt::format("{} has duration {} ms, not finite and >= 0", describe(T), Tk.DurationMs));
+    if (Tk.CycleStep < 0 || Tk.DataLag < 0 ||
+        (!isCycleTask(Tk.Kind) && (Tk.CycleStep != 0 || Tk.DataLag != 0)))
+      return Fail(fmt::format(
+          "{} has cycle step {} and data lag {}; {}", describe(T), Tk.CycleStep, Tk.DataLag,
+          isCycleTask(Tk.Kind) ? "they must be >= 0" : "per-step tasks have 0 and 0"));
+    if (Tk.Stream != defaultStream(Tk.Kind))
+      return Fail(fmt::format("{} is on the {} stream; a {} runs on the {} stream", describe(T),
+                              streamName(Tk.Stream), taskKindName(Tk.Kind),
+                              streamName(defaultStream(Tk.Kind))));
+  }
+
+  // S4.
+  std::vector<char> Placed(N, 0);
+  for (int32_t D = 0; D < NumDevices; ++D)
+    for (int S = 0; S < NumStreams; ++S) {
+      for (TaskId T : P.stream(D, static_cast<StreamKind>(S))) {
+        auto Here = [&] {
+          return fmt::format("the {} stream of device {}", streamName(static_cast<StreamKind>(S)),
+                             D);
+        };
+        if (T < 0 || T >= N)
+          return Fail(fmt::format("{} lists task {}, not in [0, {})", Here(), T, N));
+        if (P.Tasks[T].Device != D || P.Tasks[T].Stream != S)
+          return Fail(fmt::format("{} lists {}, which runs on the {} stream of device {}", Here(),
+                                  describe(T), streamName(P.Tasks[T].Stream), P.Tasks[T].Device));
+        if (Placed[T]++)
+          return Fail(fmt::format("{} lists {} twice", Here(), describe(T)));
+      }
+    }
+  for (TaskId T = 0; T < N; ++T)
+    if (!Placed[T])
+      return Fail(fmt::format("{} is in no stream", describe(T)));
+
+  // S5.
+  for (auto [From, To] : P.Edges)
+    if (From < 0 || From >= N || To < 0 || To >= N || From == To)
+      return Fail(
+          fmt::format("dependency edge {} -> {} does not join two tasks in [0, {})", From, To, N));
+  Preds = P.predecessors();
+  Class.assign(N, 0);
+  DeviceOf.resize(N);
+  for (TaskId T = 0; T < N; ++T) {
+    const Task &Tk = P.Tasks[T];
+    DeviceOf[T] = Tk.Device;
+    Class[T] = (isCycleTask(Tk.Kind) ? CycleTask : 0) | (Tk.Stream == proto::SEND ? SendTask : 0) |
+               (Tk.Stream == proto::RECV ? RecvTask : 0);
+    HasComm |= (Class[T] & (SendTask | RecvTask)) != 0;
+  }
+  return llvm::Error::success();
+}
+
+} // namespace verifier
 
 llvm::Error verifyProgram(const Program &P, const VerifyOptions &Opts,
                           std::vector<std::string> *Warnings) {
-  (void)P;
-  (void)Opts;
-  (void)Warnings;
+  verifier::Checker C(P, Opts, Warnings);
+  for (auto Check : {&verifier::Checker::checkStructure, &verifier::Checker::checkSendRecv,
+                     &verifier::Checker::checkDeadlock, &verifier::Checker::checkCoverage,
+                     &verifier::Checker::checkDependencies, &verifier::Checker::checkTiming,
+                     &verifier::Checker::checkMemory})
+    if (llvm::Error E = (C.*Check)())
+      return E;
   return llvm::Error::success();
 }
 

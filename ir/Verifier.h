@@ -2,8 +2,11 @@
 //
 // Checks a Program against every invariant a runtime relies on. The full list
 // is at the top of Verifier.cpp. Violations are user errors with exit code
-// ExitVerifyFailed naming the task(s) involved; memory over capacity is a
-// warning (it says by how much) unless made an error.
+// ExitVerifyFailed, "pfc: error: verify: <invariant>: <details>", naming the
+// lowest task id involved; memory over capacity is a warning (it says by how
+// much) unless made an error. Partial programs (before scheduling, before
+// insert-comm) verify too, and the cost is O(tasks + edges): it runs after
+// every pass.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_IR_VERIFIER_H
