@@ -13,6 +13,9 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <cassert>
+#include <limits>
+
 namespace pfc {
 
 namespace pb = google::protobuf;
@@ -71,10 +74,24 @@ std::string serializePlan(const proto::Plan &Plan, PlanFormat Format) {
   std::string Out;
   switch (Format) {
   case PlanFormat::Binary: {
-    pb::io::StringOutputStream Stream(&Out);
+    // Size first, then write into a buffer allocated once: a string grown by
+    // doubling would copy and fault in about twice the plan's size (tens of
+    // MiB at a million tasks). ByteSizeLong caches the sizes the write uses.
+    const size_t Size = Plan.ByteSizeLong();
+    if (Size > static_cast<size_t>(std::numeric_limits<int>::max())) {
+      // Over protobuf's 2 GiB limit: let the library report it.
+      pb::io::StringOutputStream Stream(&Out);
+      pb::io::CodedOutputStream Coded(&Stream);
+      Coded.SetSerializationDeterministic(true);
+      Plan.SerializeToCodedStream(&Coded);
+      break;
+    }
+    Out.resize(Size);
+    pb::io::ArrayOutputStream Stream(Out.data(), static_cast<int>(Size));
     pb::io::CodedOutputStream Coded(&Stream);
     Coded.SetSerializationDeterministic(true);
-    Plan.SerializeToCodedStream(&Coded);
+    Plan.SerializeWithCachedSizes(&Coded);
+    assert(!Coded.HadError() && Coded.ByteCount() == static_cast<int64_t>(Size));
     break;
   }
   case PlanFormat::Text:

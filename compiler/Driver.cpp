@@ -81,6 +81,29 @@ cl::opt<proto::Partition, false, ValuesParser<proto::Partition>> PartitionOpt(
                clEnumValN(proto::BALANCED, "balanced", "minimise the slowest stage")),
     cl::sub(CompileCmd), cl::cat(Category));
 
+cl::opt<proto::Optimizer> OptimizerOpt(
+    "optimizer", cl::desc("optimizer whose work the plan schedules"), cl::init(proto::ADAM),
+    cl::values(clEnumValN(proto::ADAM, "adam", "first-order (Adam): no extra work"),
+               clEnumValN(proto::KFAC, "kfac",
+                          "K-FAC: curvature, inversion and preconditioning in the bubbles")),
+    cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<proto::KfacOptions::Placement> KfacPlacementOpt(
+    "kfac-placement", cl::desc("how K-FAC work is placed into bubbles"),
+    cl::init(proto::KfacOptions::LIST),
+    cl::values(clEnumValN(proto::KfacOptions::LIST, "list",
+                          "critical-path list scheduling with split inversions"),
+               clEnumValN(proto::KfacOptions::PIPEFISHER, "pipefisher",
+                          "PipeFisher's first fit in a fixed order, no splitting")),
+    cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<double> KfacMaxPieceOpt("kfac-max-piece-ms",
+                                cl::desc("split inversions into pieces of at most this many ms "
+                                         "(0: a quarter of the shortest stage forward; <0: never)"),
+                                cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> KfacMaxStepsOpt("kfac-max-steps",
+                             cl::desc("longest K-FAC refresh cycle to try before stretching "
+                                      "the step"),
+                             cl::init(64), cl::sub(CompileCmd), cl::cat(Category));
+
 // opt
 cl::opt<std::string> InputPlan(cl::Positional, cl::desc("<input plan>"), cl::sub(OptCmd),
                                cl::cat(Category));
@@ -192,10 +215,15 @@ llvm::Error compile() {
   O.set_data_parallel(DataParallelOpt);
   O.set_partition(PartitionOpt);
   O.set_zero(ZeroOpt);
+  O.set_optimizer(OptimizerOpt);
+  O.mutable_kfac()->set_placement(KfacPlacementOpt);
+  O.mutable_kfac()->set_max_piece_ms(KfacMaxPieceOpt);
+  O.mutable_kfac()->set_max_refresh_steps(KfacMaxStepsOpt);
   for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},
-                             {"--data-parallel", DataParallelOpt.getValue()}})
+                             {"--data-parallel", DataParallelOpt.getValue()},
+                             {"--kfac-max-steps", KfacMaxStepsOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
   if (ZeroOpt < 0 || ZeroOpt > 3)
@@ -235,14 +263,14 @@ llvm::Error opt() {
 } // namespace
 
 int pfcMain(int Argc, char **Argv) {
-  cl::HideUnrelatedOptions(Category);
+  cl::HideUnrelatedOptions({&Category, &AnalyzeCategory});
   cl::SetVersionPrinter([](llvm::raw_ostream &OS) {
     OS << "pfc (plan format version " << PlanVersion << ")\n";
   });
   if (Argc > 1 && Argv[1][0] != '-' && std::strcmp(Argv[1], "compile") != 0 &&
-      std::strcmp(Argv[1], "opt") != 0)
-    return reportError("pfc", userError("pfc: error: unknown command '{}'; use 'pfc compile' "
-                                        "or 'pfc opt' (see pfc --help)",
+      std::strcmp(Argv[1], "opt") != 0 && std::strcmp(Argv[1], "analyze") != 0)
+    return reportError("pfc", userError("pfc: error: unknown command '{}'; use 'pfc compile', "
+                                        "'pfc opt' or 'pfc analyze' (see pfc --help)",
                                         Argv[1]));
   // Messages name the tool, not the path it was started from.
   std::vector<char *> Args(Argv, Argv + Argc);
@@ -253,7 +281,7 @@ int pfcMain(int Argc, char **Argv) {
       "  pfc compile [--model M] [--cluster C] [--profile P.csv] [--schedule S]\n"
       "              [--stages S] [--microbatches N] -o PLAN\n"
       "  pfc opt PLAN --passes=a,b,c -o OUT\n"
-      "\n"
+      "  pfc analyze PLAN --first-order-steps N --kfac-steps M\n\n"
       "Models: a .textproto or .json file, or a preset: {}.\n"
       "Clusters: a .textproto or .json file, or a preset: {}.\n"
       "Plans: .pb binary, .textproto text, .json; pfc-dump shows them.\n"
@@ -276,6 +304,8 @@ int pfcMain(int Argc, char **Argv) {
     E = compile();
   else if (OptCmd)
     E = opt();
+  else if (AnalyzeCmd)
+    E = runAnalyze();
   else
     E = userError("pfc: error: no command; use 'pfc compile' or 'pfc opt' (see pfc --help)");
   if (E)

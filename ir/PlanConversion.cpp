@@ -52,6 +52,7 @@ proto::Plan toPlan(const Program &P) {
     O->set_cycle_step(T.CycleStep);
     O->set_layer(T.Layer);
     O->set_piece(T.Piece);
+    O->set_data_lag(T.DataLag);
     auto Deps = Preds.of(I);
     O->mutable_deps()->Add(Deps.begin(), Deps.end());
     if (P.Time.Simulated) {
@@ -77,6 +78,8 @@ proto::Plan toPlan(const Program &P) {
     R->set_cycle_steps(P.Time.CycleSteps);
     R->mutable_critical_path()->Add(P.Time.CriticalPath.begin(), P.Time.CriticalPath.end());
   }
+  if (P.Kfac.present())
+    *R->mutable_kfac() = P.Kfac;
   for (size_t D = 0; D < P.Stats.size(); ++D) {
     const DeviceStats &S = P.Stats[D];
     auto *O = R->add_devices();
@@ -152,7 +155,7 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
       return Bad(Where + ".cycle_step", fmt::format("{} is negative", T.cycle_step()));
     P.Tasks.push_back(Task{T.kind(), T.stream(), T.device(), T.stage(), T.microbatch(),
                            T.peer(), T.duration_ms(), T.bytes(), T.memory_delta_bytes(),
-                           T.cycle_step(), T.layer(), T.piece()});
+                           T.cycle_step(), T.layer(), T.piece(), T.data_lag()});
     if (HasTimes) {
       P.Time.Start[I] = T.start_ms();
       P.Time.End[I] = T.end_ms();
@@ -192,6 +195,7 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
     P.Time.CycleSteps = std::max(1, R.cycle_steps());
     P.Time.CriticalPath.assign(R.critical_path().begin(), R.critical_path().end());
   }
+  P.Kfac = R.kfac();
   for (const auto &D : R.devices())
     P.Stats.push_back(DeviceStats{D.busy_ms(), D.idle_ms(), D.static_memory_bytes(),
                                   D.peak_memory_bytes(), D.peak_inflight_microbatches()});

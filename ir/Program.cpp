@@ -84,6 +84,7 @@ void Program::clearTasks() {
   for (auto &S : Streams)
     S.clear();
   clearResults();
+  Kfac.Clear();
 }
 
 void Program::clearResults() {
@@ -93,20 +94,32 @@ void Program::clearResults() {
 
 static Adjacency buildAdjacency(int32_t N, const std::vector<std::pair<TaskId, TaskId>> &Edges,
                                 bool Reverse) {
+  // Counting sort by key. Offsets[K] first counts, then (inclusive prefix
+  // sum) ends K's bucket; filling buckets from their ends leaves it at the
+  // bucket's start, so no cursor array is needed. Most buckets hold one or
+  // two ids: insertion sort beats std::sort's call per bucket at 1M tasks.
   Adjacency A;
   A.Offsets.assign(static_cast<size_t>(N) + 1, 0);
   for (auto [From, To] : Edges)
-    ++A.Offsets[(Reverse ? To : From) + 1];
-  for (int32_t I = 0; I < N; ++I)
-    A.Offsets[I + 1] += A.Offsets[I];
+    ++A.Offsets[Reverse ? To : From];
+  for (int32_t I = 1; I < N; ++I)
+    A.Offsets[I] += A.Offsets[I - 1];
+  A.Offsets[N] = static_cast<int32_t>(Edges.size());
   A.Targets.resize(Edges.size());
-  std::vector<int32_t> Fill(A.Offsets.begin(), A.Offsets.end() - 1);
-  for (auto [From, To] : Edges) {
-    TaskId Key = Reverse ? To : From;
-    A.Targets[Fill[Key]++] = Reverse ? From : To;
+  for (auto It = Edges.rbegin(); It != Edges.rend(); ++It) {
+    auto [From, To] = *It;
+    A.Targets[--A.Offsets[Reverse ? To : From]] = Reverse ? From : To;
   }
-  for (int32_t I = 0; I < N; ++I)
-    std::sort(A.Targets.begin() + A.Offsets[I], A.Targets.begin() + A.Offsets[I + 1]);
+  for (int32_t I = 0; I < N; ++I) {
+    TaskId *Begin = A.Targets.data() + A.Offsets[I], *End = A.Targets.data() + A.Offsets[I + 1];
+    if (End - Begin > 16) {
+      std::sort(Begin, End);
+      continue;
+    }
+    for (TaskId *J = Begin + 1; J < End; ++J)
+      for (TaskId *K = J; K > Begin && K[0] < K[-1]; --K)
+        std::swap(K[0], K[-1]);
+  }
   return A;
 }
 

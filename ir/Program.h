@@ -60,6 +60,8 @@ struct Task {
   int32_t CycleStep = 0;
   int32_t Layer = -1;
   int32_t Piece = 0;
+  /// Curvature tasks: steps between the data's step and CycleStep (0 or 1).
+  int32_t DataLag = 0;
 };
 
 struct Stage {
@@ -124,6 +126,9 @@ public:
 
   Timing Time;
   std::vector<DeviceStats> Stats;
+  /// Results of the K-FAC passes (kfac-insert, bubble-fill); present=false
+  /// without K-FAC.
+  proto::KfacReport Kfac;
   /// Warnings from passes (e.g. memory over capacity), printed by the driver.
   std::vector<std::string> Warnings;
 
@@ -146,7 +151,8 @@ public:
   void setNumDevices(int32_t N);
   /// Drops all tasks, edges and results, keeping devices and stages.
   void clearTasks();
-  /// Drops simulation and memory results (after the task graph changed).
+  /// Drops simulation and memory results: a pass that changes the task graph
+  /// calls it, since timings and peaks no longer hold.
   void clearResults();
 
   /// Predecessors (incoming dependency edges) of every task, sorted.

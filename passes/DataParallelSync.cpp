@@ -22,6 +22,7 @@ public:
   llvm::Expected<bool> run(Program &P) override {
     if (P.numTasks() == 0)
       return false;
+    P.clearResults();
     CostModel Costs(P);
     const int32_t S = P.numDevices();
     const int32_t D = std::max(1, P.Options.data_parallel());

@@ -24,27 +24,53 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     CostModel Costs(P);
-    // Position of every compute task in its device's compute stream.
-    std::vector<int32_t> Pos(P.numTasks(), 0);
-    for (int32_t D = 0; D < P.numDevices(); ++D) {
-      const auto &S = P.stream(D, proto::COMPUTE);
-      for (int32_t I = 0; I < static_cast<int32_t>(S.size()); ++I)
-        Pos[S[I]] = I;
-    }
-    std::vector<std::pair<TaskId, TaskId>> Kept;
-    Kept.reserve(P.Edges.size());
+    const int32_t NumOld = P.numTasks();
+    // Same-device edges stay, compacted in place; cross-device ones are set
+    // aside to be routed.
     std::vector<std::pair<TaskId, TaskId>> Cross;
+    size_t Kept = 0;
     for (auto E : P.Edges) {
       if (P.Tasks[E.first].Device == P.Tasks[E.second].Device)
-        Kept.push_back(E);
+        P.Edges[Kept++] = E;
       else
         Cross.push_back(E);
     }
     if (Cross.empty())
       return false;
-    P.Edges = std::move(Kept);
-    // Sort keys: producer position for sends, consumer position for receives.
-    std::vector<int64_t> Key(P.numTasks() + 2 * Cross.size(), 0);
+    P.clearResults();
+    P.Edges.resize(Kept);
+    // Exact sizes up front: at a million tasks, growing these vectors by
+    // doubling costs more than the pass itself (copies and page faults).
+    const int32_t NumComm = 2 * static_cast<int32_t>(Cross.size());
+    P.Tasks.reserve(static_cast<size_t>(NumOld) + NumComm);
+    P.Edges.reserve(Kept + 3 * Cross.size());
+    {
+      std::vector<int32_t> Sends(P.numDevices(), 0), Recvs(P.numDevices(), 0);
+      for (auto [From, To] : Cross) {
+        ++Sends[P.Tasks[From].Device];
+        ++Recvs[P.Tasks[To].Device];
+      }
+      for (int32_t D = 0; D < P.numDevices(); ++D) {
+        auto &S = P.stream(D, proto::SEND), &R = P.stream(D, proto::RECV);
+        S.reserve(S.size() + Sends[D]);
+        R.reserve(R.size() + Recvs[D]);
+      }
+    }
+    // Sort keys of the new tasks: producer position for sends, consumer
+    // position for receives (positions in the device's compute stream).
+    std::vector<int32_t> Key(NumComm, 0);
+    {
+      std::vector<int32_t> Pos(NumOld, 0);
+      for (int32_t D = 0; D < P.numDevices(); ++D) {
+        const auto &S = P.stream(D, proto::COMPUTE);
+        for (int32_t I = 0; I < static_cast<int32_t>(S.size()); ++I)
+          Pos[S[I]] = I;
+      }
+      for (size_t I = 0; I < Cross.size(); ++I) {
+        Key[2 * I] = Pos[Cross[I].first];
+        Key[2 * I + 1] = Pos[Cross[I].second];
+      }
+    }
     for (auto [From, To] : Cross) {
       const Task &Src = P.Tasks[From];
       const Task &Dst = P.Tasks[To];
@@ -67,19 +93,35 @@ public:
       Recv.Device = Dst.Device;
       Recv.Stage = Dst.Stage;
       Recv.DurationMs = 0;
-      TaskId SendId = P.addTask(Send), RecvId = P.addTask(Recv);
-      P.Tasks[SendId].Peer = RecvId;
-      P.Tasks[RecvId].Peer = SendId;
-      Key[SendId] = Pos[From];
-      Key[RecvId] = Pos[To];
+      const TaskId SendId = static_cast<TaskId>(P.Tasks.size()), RecvId = SendId + 1;
+      Send.Peer = RecvId;
+      Recv.Peer = SendId;
+      P.addTask(Send);
+      P.addTask(Recv);
       P.addEdge(From, SendId);
       P.addEdge(SendId, RecvId);
       P.addEdge(RecvId, To);
     }
+    // Stable counting sort of each send and receive stream by key; tasks
+    // that were already there sort first, as with key 0 in a stable sort.
+    std::vector<int32_t> Count, Sorted;
     for (int32_t D = 0; D < P.numDevices(); ++D)
-      for (StreamKind S : {proto::SEND, proto::RECV})
-        std::stable_sort(P.stream(D, S).begin(), P.stream(D, S).end(),
-                         [&](TaskId A, TaskId B) { return Key[A] < Key[B]; });
+      for (StreamKind Kind : {proto::SEND, proto::RECV}) {
+        auto &S = P.stream(D, Kind);
+        auto KeyOf = [&](TaskId T) { return T < NumOld ? 0 : Key[T - NumOld]; };
+        int32_t MaxKey = 0;
+        for (TaskId T : S)
+          MaxKey = std::max(MaxKey, KeyOf(T));
+        Count.assign(static_cast<size_t>(MaxKey) + 2, 0);
+        for (TaskId T : S)
+          ++Count[KeyOf(T) + 1];
+        for (int32_t K = 0; K <= MaxKey; ++K)
+          Count[K + 1] += Count[K];
+        Sorted.resize(S.size());
+        for (TaskId T : S)
+          Sorted[Count[KeyOf(T)]++] = T;
+        std::copy(Sorted.begin(), Sorted.end(), S.begin());
+      }
     return true;
   }
 };

@@ -5,7 +5,9 @@
 // memory: activations a forward saves until its backward frees them. Both
 // run on the device's compute stream, so the stream order alone fixes the
 // activation peak; no timing is needed. Also counts the peak number of
-// (stage, micro-batch) activation sets alive at once.
+// (stage, micro-batch) activation sets alive at once. With K-FAC, adds the
+// factors, their inverses and the tensors kept for deferred curvature
+// (from the bubble-fill report).
 //
 //===----------------------------------------------------------------------===//
 #include "CostModel.h"
@@ -38,6 +40,14 @@ public:
         else if (Tk.Kind == proto::BACKWARD)
           --Inflight;
       }
+      // K-FAC: factors and inverses are static; tensors kept for deferred
+      // curvature add to the activation peak (counted as if coinciding).
+      if (P.Kfac.present())
+        for (const proto::KfacDeviceReport &K : P.Kfac.devices())
+          if (K.device() == D) {
+            S.StaticMemory += K.factor_bytes();
+            Peak += K.saved_bytes();
+          }
       S.PeakMemory = S.StaticMemory + Peak + zeroWorkingBytes(P, D);
       S.PeakInflight = PeakInflight;
     }

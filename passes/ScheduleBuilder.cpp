@@ -3,6 +3,8 @@
 
 #include "ir/Diagnostics.h"
 
+#include <cassert>
+
 namespace pfc {
 
 std::vector<std::vector<int32_t>> stagesByPipeline(const Program &P) {
@@ -37,17 +39,44 @@ llvm::Error checkScheduleInputs(const Program &P, llvm::StringRef Scheme, bool A
 void materializeSchedule(Program &P, const DeviceOrders &Orders) {
   P.clearTasks();
   const int32_t N = P.Options.microbatches();
-  size_t Total = 0;
-  for (const auto &O : Orders)
-    Total += O.size();
-  P.Tasks.reserve(Total + Total / 2);
-  P.Edges.reserve(Total * 2);
 
-  // Slot of (stage, microbatch, backward?) -> task id.
+  // Slot of (stage, microbatch, backward?) -> task id. Ids follow the device
+  // orders, so the slots are known before any task exists.
   std::vector<TaskId> Slot(static_cast<size_t>(P.numStages()) * N * 2, NoTask);
   auto SlotOf = [&](int32_t Stage, int32_t Mb, bool Bwd) -> TaskId & {
     return Slot[(static_cast<size_t>(Stage) * N + Mb) * 2 + Bwd];
   };
+  TaskId Next = 0;
+  for (const auto &Order : Orders)
+    for (const ComputeOp &Op : Order)
+      SlotOf(Op.Stage, Op.Microbatch, Op.Backward) = Next++;
+
+  // Size the task, edge and stream vectors once, for this pass and for what
+  // insert-comm (a send and a receive per cross-device edge) and dp-sync (an
+  // all-reduce and an optimizer step per stage) add: at a million tasks,
+  // growing them by doubling copies tens of MiB and faults in pages twice.
+  auto Lines = stagesByPipeline(P);
+  size_t NumEdges = 0, NumCross = 0;
+  for (const auto &Line : Lines) {
+    const int32_t Len = static_cast<int32_t>(Line.size());
+    size_t Runs = 0;
+    for (int32_t Mb = 0; Mb < N; ++Mb)
+      Runs += SlotOf(Line[0], Mb, false) != NoTask;
+    size_t CrossPairs = 0;
+    for (int32_t Pos = 0; Pos + 1 < Len; ++Pos)
+      CrossPairs += P.Stages[Line[Pos]].Device != P.Stages[Line[Pos + 1]].Device;
+    NumEdges += Runs * (3 * static_cast<size_t>(Len) - 2);
+    NumCross += Runs * 2 * CrossPairs;
+  }
+  const size_t PerStage = 2 * static_cast<size_t>(P.numStages());
+  P.Tasks.reserve(static_cast<size_t>(Next) + 2 * NumCross + PerStage);
+  P.Edges.reserve(NumEdges + 2 * NumCross + PerStage);
+  std::vector<size_t> StagesOn(P.numDevices(), 0);
+  for (const Stage &S : P.Stages)
+    ++StagesOn[S.Device];
+  for (int32_t D = 0; D < static_cast<int32_t>(Orders.size()); ++D)
+    P.stream(D, proto::COMPUTE).reserve(Orders[D].size() + StagesOn[D]);
+
   for (int32_t D = 0; D < static_cast<int32_t>(Orders.size()); ++D)
     for (const ComputeOp &Op : Orders[D]) {
       const Stage &S = P.Stages[Op.Stage];
@@ -59,10 +88,10 @@ void materializeSchedule(Program &P, const DeviceOrders &Orders) {
       T.Microbatch = Op.Microbatch;
       T.DurationMs = Op.Backward ? S.BackwardMs : S.ForwardMs;
       T.MemoryDelta = Op.Backward ? -S.ActivationBytes : S.ActivationBytes;
-      SlotOf(Op.Stage, Op.Microbatch, Op.Backward) = P.addTask(T);
+      [[maybe_unused]] TaskId Id = P.addTask(T);
+      assert(Id == SlotOf(Op.Stage, Op.Microbatch, Op.Backward) && "slot ids out of step");
     }
 
-  auto Lines = stagesByPipeline(P);
   for (const auto &Line : Lines) {
     const int32_t Len = static_cast<int32_t>(Line.size());
     for (int32_t Mb = 0; Mb < N; ++Mb) {

@@ -57,48 +57,84 @@ TopoResult topologicalOrder(const Program &P, const Adjacency &Succs) {
 }
 
 llvm::Error simulateProgram(Program &P) {
+  // One fused sweep, sized for millions of tasks: a single successor CSR
+  // (unsorted; it only drives Kahn's algorithm), and start times pushed
+  // forward from each finished task instead of pulled from a second,
+  // predecessor CSR. The result is the same as the pull formulation: a
+  // start is the maximum of its inputs' ends, and the critical predecessor
+  // is, among the inputs ending last (and after 0), the previous task of the
+  // stream if it is one, else the one with the smallest id.
   const int32_t N = P.numTasks();
-  Adjacency Preds = P.predecessors();
-  Adjacency Succs = P.successors();
-  TopoResult Topo = topologicalOrder(P, Succs);
-  if (!Topo.Stuck.empty()) {
-    const Task &T = P.Tasks[Topo.Stuck.front()];
+  const std::vector<TaskId> Next = streamSuccessors(P);
+  // Offsets[T] counts, then (inclusive prefix sum) ends T's bucket; filling
+  // every bucket from its end leaves it at the bucket's start, so no second
+  // cursor array is needed.
+  std::vector<int32_t> Offsets(static_cast<size_t>(N) + 1, 0);
+  std::vector<int32_t> InDegree(N, 0);
+  for (auto [From, To] : P.Edges) {
+    ++Offsets[From];
+    ++InDegree[To];
+  }
+  for (TaskId T = 0; T < N; ++T) {
+    if (T > 0)
+      Offsets[T] += Offsets[T - 1];
+    if (Next[T] != NoTask)
+      ++InDegree[Next[T]];
+  }
+  Offsets[N] = static_cast<int32_t>(P.Edges.size());
+  std::vector<TaskId> Succs(P.Edges.size());
+  for (auto It = P.Edges.rbegin(); It != P.Edges.rend(); ++It)
+    Succs[--Offsets[It->first]] = It->second;
+
+  std::vector<double> Start(N, 0), End(N, 0);
+  std::vector<TaskId> Critical(N, NoTask); // the input that set the start
+  std::vector<TaskId> Order;
+  Order.reserve(N);
+  for (TaskId T = 0; T < N; ++T)
+    if (InDegree[T] == 0)
+      Order.push_back(T);
+  auto Relax = [&](TaskId S, TaskId T, double EndT) {
+    double &StartS = Start[S];
+    TaskId &By = Critical[S];
+    if (EndT > StartS) {
+      StartS = EndT;
+      By = T;
+    } else if (EndT == StartS && EndT > 0 && Next[By] != S && (Next[T] == S || T < By)) {
+      By = T;
+    }
+    if (--InDegree[S] == 0)
+      Order.push_back(S);
+  };
+  for (size_t Head = 0; Head < Order.size(); ++Head) {
+    TaskId T = Order[Head];
+    double EndT = Start[T] + P.Tasks[T].DurationMs;
+    End[T] = EndT;
+    for (int32_t I = Offsets[T], E = Offsets[T + 1]; I < E; ++I)
+      Relax(Succs[I], T, EndT);
+    if (Next[T] != NoTask)
+      Relax(Next[T], T, EndT);
+  }
+  if (static_cast<int32_t>(Order.size()) < N) {
+    std::vector<TaskId> Stuck;
+    for (TaskId T = 0; T < N; ++T)
+      if (InDegree[T] > 0)
+        Stuck.push_back(T);
+    const Task &T = P.Tasks[Stuck.front()];
     return llvm::make_error<UserError>(
         fmt::format("pfc: error: deadlock: {} tasks can never start, the first is task {} ({} "
                     "stage {} micro-batch {} on device {})",
-                    Topo.Stuck.size(), Topo.Stuck.front(), taskKindName(T.Kind), T.Stage,
-                    T.Microbatch, T.Device),
+                    Stuck.size(), Stuck.front(), taskKindName(T.Kind), T.Stage, T.Microbatch,
+                    T.Device),
         ExitVerifyFailed);
   }
-  std::vector<TaskId> Prev(N, NoTask);
-  {
-    std::vector<TaskId> Next = streamSuccessors(P);
-    for (TaskId T = 0; T < N; ++T)
-      if (Next[T] != NoTask)
-        Prev[Next[T]] = T;
-  }
+  std::vector<TaskId>().swap(Order);
+  std::vector<TaskId>().swap(Succs);
 
   Timing &Time = P.Time;
   Time = Timing{};
-  Time.Start.assign(N, 0);
-  Time.End.assign(N, 0);
-  std::vector<TaskId> Critical(N, NoTask); // the predecessor that set the start
-  for (TaskId T : Topo.Order) {
-    double Start = 0;
-    TaskId By = NoTask;
-    auto Consider = [&](TaskId Q) {
-      if (Q != NoTask && Time.End[Q] > Start) {
-        Start = Time.End[Q];
-        By = Q;
-      }
-    };
-    Consider(Prev[T]);
-    for (TaskId Q : Preds.of(T))
-      Consider(Q);
-    Time.Start[T] = Start;
-    Time.End[T] = Start + P.Tasks[T].DurationMs;
-    Critical[T] = By;
-  }
+  Time.Start = std::move(Start);
+  Time.End = std::move(End);
+
   TaskId Last = NoTask;
   for (TaskId T = 0; T < N; ++T)
     if (!isCycleTask(P.Tasks[T].Kind) && (Last == NoTask || Time.End[T] > Time.End[Last]))
