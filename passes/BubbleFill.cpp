@@ -3,8 +3,8 @@
 // Places the cycle tasks of kfac-insert into the idle gaps of a cycle of k
 // consecutive steps, choosing the smallest k for which everything fits
 // without making the step longer (CycleScheduler does the placing). The
-// search starts at the lower bound max_d ceil(work_d / idle_d), doubles,
-// then bisects. If no k up to the limit works (a curvature task longer than
+// search tries the lower bound max_d ceil(work_d / idle_d) and one more
+// step, then doubles and bisects. If no k up to the limit works (a curvature task longer than
 // every gap after its forward, say), the step is stretched by the least
 // amount (to 5%) that makes it fit, and a warning says by how much.
 //
@@ -96,9 +96,11 @@ public:
     };
     // No k below the lower bound can work: past the limit, go straight to
     // stretching the step.
+    // Most plans fit at the bound or one step above it: try those first,
+    // then double and bisect.
     int Lo = std::min(LowerMax, MaxSteps), Hi = -1;
     for (int Steps = Lo; LowerMax <= MaxSteps && Steps <= MaxSteps;
-         Steps = std::min(MaxSteps, Steps * 2)) {
+         Steps = Steps < LowerMax + 1 ? Steps + 1 : std::min(MaxSteps, Steps * 2)) {
       if (Try(Steps, Step)) {
         Hi = Steps;
         break;

@@ -4,7 +4,8 @@
 // refresh cycle as cycle tasks (placed later by bubble-fill):
 //   curvature-A(block, m) after F(stage, m)   -- that step's activations
 //   curvature-B(block, m) after B(stage, m)   -- that step's output gradients
-//     (both in up to 4 independent pieces over token rows when long)
+//     (both in up to 4 independent pieces over token rows when long and
+//     few: at most 1024 per device)
 //   factor all-reduce(block) after all its curvature, when the stage has
 //     replicas (data parallelism, Chimera's second pipeline)
 //   inversion A / B (block) after the factor is complete; an inversion
@@ -30,6 +31,8 @@ namespace {
 /// Bounds on splitting: curvature tasks are numerous (blocks x micro-batches),
 /// inversions few.
 constexpr int32_t MaxCurvaturePieces = 4;
+/// Curvature is split only while a device has at most this many curvature tasks.
+constexpr int64_t MaxSplitCurvature = 1024;
 constexpr int32_t MaxInversionPieces = 64;
 
 class KfacInsertPass : public Pass {
@@ -74,6 +77,16 @@ public:
         OptStep[Tk.Stage] = T;
     }
 
+    // Splitting curvature helps pack small gaps when a device has few such
+    // tasks; with many, each is short next to the step and splitting would
+    // only multiply the tasks.
+    int64_t CurvaturePerDevice = 0;
+    for (const Stage &St : P.Stages)
+      if (St.Device == 0)
+        CurvaturePerDevice += 2 * static_cast<int64_t>(N) *
+                              std::max(0, std::min(Blocks, St.LayerEnd - 1) -
+                                              std::max(1, St.LayerBegin) + 1);
+    const double CurvatureMaxPiece = CurvaturePerDevice <= MaxSplitCurvature ? MaxPiece : -1;
     std::vector<TaskId> Redirect(P.numTasks(), NoTask); // optimizer step -> its precondition
     for (int32_t S = 0; S < P.numStages(); ++S) {
       const Stage St = P.Stages[S];
@@ -87,10 +100,10 @@ public:
           size_t Slot = static_cast<size_t>(S) * N + Mb;
           if (Fwd[Slot] == NoTask)
             continue; // the other Chimera pipeline runs this micro-batch
-          addCurvature(P, proto::CURVATURE_A, St, S, Mb, Layer, Cost.CurvatureAMs, MaxPiece,
-                       Fwd[Slot], CurvA);
-          addCurvature(P, proto::CURVATURE_B, St, S, Mb, Layer, Cost.CurvatureBMs, MaxPiece,
-                       Bwd[Slot], CurvB);
+          addCurvature(P, proto::CURVATURE_A, St, S, Mb, Layer, Cost.CurvatureAMs,
+                       CurvatureMaxPiece, Fwd[Slot], CurvA);
+          addCurvature(P, proto::CURVATURE_B, St, S, Mb, Layer, Cost.CurvatureBMs,
+                       CurvatureMaxPiece, Bwd[Slot], CurvB);
         }
         TaskId Sync = NoTask;
         if (Group.Ranks > 1) {
