@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "CostModel.h"
 #include "Pass.h"
+#include "Replicas.h"
 
 #include <algorithm>
 
@@ -25,12 +26,6 @@ public:
     P.clearResults();
     CostModel Costs(P);
     const int32_t S = P.numDevices();
-    const int32_t D = std::max(1, P.Options.data_parallel());
-    const int32_t Gpn = std::max(1, P.Cluster.gpus_per_node());
-    int32_t Pipelines = 0;
-    for (const Stage &St : P.Stages)
-      Pipelines = std::max(Pipelines, St.Pipeline + 1);
-    const int32_t Ranks = D * Pipelines;
 
     // The last backward of each stage in its device's compute order.
     std::vector<TaskId> LastBackward(P.numStages(), NoTask);
@@ -56,22 +51,15 @@ public:
         continue;
       const Stage &St = P.Stages[StageId];
       TaskId Ready = LastBackward[StageId];
-      if (Ranks > 1) {
-        // Members: this device in every replica, and the mirrored device for Chimera.
-        bool CrossNode = false;
-        int32_t FirstNode = St.Device / Gpn;
-        for (int32_t R = 0; R < D; ++R)
-          for (int32_t Pipe = 0; Pipe < Pipelines; ++Pipe) {
-            int32_t Dev = Pipe == 0 ? St.Device : S - 1 - St.Device;
-            CrossNode |= (R * S + Dev) / Gpn != FirstNode;
-          }
+      const ReplicaGroup Group = replicaGroup(P, St.Device);
+      if (Group.Ranks > 1) {
         Task AR;
         AR.Kind = proto::ALL_REDUCE;
         AR.Stream = proto::COLLECTIVE;
         AR.Device = St.Device;
         AR.Stage = StageId;
         AR.Bytes = St.ParamBytes;
-        AR.DurationMs = Costs.allReduceMs(St.ParamBytes, Ranks, CrossNode);
+        AR.DurationMs = Costs.allReduceMs(St.ParamBytes, Group.Ranks, Group.CrossNode);
         TaskId Id = P.addTask(AR);
         P.addEdge(Ready, Id);
         Ready = Id;
