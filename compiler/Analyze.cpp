@@ -8,7 +8,11 @@
 // pfc-run, or taken from the literature. This is how PipeFisher arrives at
 // "50-75% of the training time".
 //
+// `pfc analyze --model M --cluster C --tokens T` (no PLAN) instead searches
+// the configuration that trains on T tokens soonest (AnalyzeSearch.cpp).
+//
 //===----------------------------------------------------------------------===//
+#include "AnalyzeSearch.h"
 #include "Driver.h"
 
 #include "backends/PlanIO.h"
@@ -39,15 +43,44 @@ cl::opt<int64_t> KfacSteps("kfac-steps",
                            cl::desc("steps K-FAC needs to the target at the plan's refresh "
                                     "cycle"),
                            cl::value_desc("N"), cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<std::string> ModelOpt("model",
+                              cl::desc("search mode (no PLAN): model, a file or a preset"),
+                              cl::value_desc("M"), cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<std::string> ClusterOpt("cluster",
+                                cl::desc("search mode: cluster, a file or a preset (default "
+                                         "v100-dgx1)"),
+                                cl::value_desc("C"), cl::init("v100-dgx1"), cl::sub(AnalyzeCmd),
+                                cl::cat(Category));
+cl::opt<double> TokensOpt("tokens", cl::desc("search mode: training tokens"),
+                          cl::value_desc("T"), cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<double> LossOpt("loss",
+                        cl::desc("search mode: loss (nats) for the critical batch size "
+                                 "(default: Kaplan's L(N) from the model size)"),
+                        cl::value_desc("L"), cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<int64_t> MaxWorkOpt("max-work",
+                            cl::desc("search mode: most stages x virtual stages x "
+                                     "micro-batches simulated per candidate (default 16384)"),
+                            cl::init(1 << 14), cl::value_desc("W"), cl::sub(AnalyzeCmd),
+                            cl::cat(Category));
+cl::opt<bool> IgnoreMemoryOpt("ignore-memory",
+                              cl::desc("search mode: let peaks exceed device memory (the "
+                                       "time with memory savings pfc does not model)"),
+                              cl::sub(AnalyzeCmd), cl::cat(Category));
 cl::opt<bool> Json("json", cl::desc("print one JSON object"), cl::sub(AnalyzeCmd),
                    cl::cat(Category));
 
 } // namespace
 
 llvm::Error runAnalyze() {
+  if (PlanPath.empty() && !ModelOpt.empty())
+    return runAnalyzeSearch({ModelOpt, ClusterOpt, TokensOpt, LossOpt, MaxWorkOpt, Json,
+                              IgnoreMemoryOpt});
+  if (!ModelOpt.empty())
+    return userError("pfc: error: give either PLAN or --model, not both");
   if (PlanPath.empty())
-    return userError("pfc: error: no plan; usage: pfc analyze PLAN --first-order-steps N "
-                     "--kfac-steps M");
+    return userError("pfc: error: no plan and no --model; usage: pfc analyze PLAN "
+                     "--first-order-steps N --kfac-steps M, or pfc analyze --model M "
+                     "--cluster C --tokens T");
   if (FirstOrderSteps <= 0 || KfacSteps <= 0)
     return userError("pfc: error: give --first-order-steps and --kfac-steps, both positive "
                      "(steps to the target loss)");
