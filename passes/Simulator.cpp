@@ -8,15 +8,24 @@
 namespace pfc {
 
 namespace {
+/// Whether each task is a K-FAC cycle task, read in one sequential sweep so
+/// that later random-order lookups touch a byte per task, not a Task.
+std::vector<uint8_t> cycleFlags(const Program &P) {
+  std::vector<uint8_t> IsCycle(P.numTasks());
+  for (TaskId T = 0; T < P.numTasks(); ++T)
+    IsCycle[T] = isCycleTask(P.Tasks[T].Kind);
+  return IsCycle;
+}
+
 /// Next per-step task in the same stream, or NoTask. K-FAC cycle tasks are
 /// left out of the stream chains: they belong to one step of the cycle and
 /// are timed by bubble-fill, not by the per-step simulation.
-std::vector<TaskId> streamSuccessors(const Program &P) {
+std::vector<TaskId> streamSuccessors(const Program &P, const std::vector<uint8_t> &IsCycle) {
   std::vector<TaskId> Next(P.numTasks(), NoTask);
   for (const auto &S : P.Streams) {
     TaskId Last = NoTask;
     for (TaskId T : S) {
-      if (isCycleTask(P.Tasks[T].Kind))
+      if (IsCycle[T])
         continue;
       if (Last != NoTask)
         Next[Last] = T;
@@ -29,7 +38,7 @@ std::vector<TaskId> streamSuccessors(const Program &P) {
 
 TopoResult topologicalOrder(const Program &P, const Adjacency &Succs) {
   const int32_t N = P.numTasks();
-  std::vector<TaskId> Next = streamSuccessors(P);
+  std::vector<TaskId> Next = streamSuccessors(P, cycleFlags(P));
   std::vector<int32_t> InDegree(N, 0);
   for (auto [From, To] : P.Edges)
     ++InDegree[To];
@@ -65,7 +74,13 @@ llvm::Error simulateProgram(Program &P) {
   // is, among the inputs ending last (and after 0), the previous task of the
   // stream if it is one, else the one with the smallest id.
   const int32_t N = P.numTasks();
-  const std::vector<TaskId> Next = streamSuccessors(P);
+  // Task fields read in Kahn order are copied out first, sequentially: at a
+  // million tasks a random-order read of a 64-byte Task is a cache miss.
+  const std::vector<uint8_t> IsCycle = cycleFlags(P);
+  std::vector<double> Duration(N);
+  for (TaskId T = 0; T < N; ++T)
+    Duration[T] = P.Tasks[T].DurationMs;
+  const std::vector<TaskId> Next = streamSuccessors(P, IsCycle);
   // Offsets[T] counts, then (inclusive prefix sum) ends T's bucket; filling
   // every bucket from its end leaves it at the bucket's start, so no second
   // cursor array is needed.
@@ -107,7 +122,7 @@ llvm::Error simulateProgram(Program &P) {
   };
   for (size_t Head = 0; Head < Order.size(); ++Head) {
     TaskId T = Order[Head];
-    double EndT = Start[T] + P.Tasks[T].DurationMs;
+    double EndT = Start[T] + Duration[T];
     End[T] = EndT;
     for (int32_t I = Offsets[T], E = Offsets[T + 1]; I < E; ++I)
       Relax(Succs[I], T, EndT);
@@ -129,6 +144,7 @@ llvm::Error simulateProgram(Program &P) {
   }
   std::vector<TaskId>().swap(Order);
   std::vector<TaskId>().swap(Succs);
+  std::vector<double>().swap(Duration);
 
   Timing &Time = P.Time;
   Time = Timing{};
@@ -137,7 +153,7 @@ llvm::Error simulateProgram(Program &P) {
 
   TaskId Last = NoTask;
   for (TaskId T = 0; T < N; ++T)
-    if (!isCycleTask(P.Tasks[T].Kind) && (Last == NoTask || Time.End[T] > Time.End[Last]))
+    if (!IsCycle[T] && (Last == NoTask || Time.End[T] > Time.End[Last]))
       Last = T;
   Time.StepTimeMs = Last == NoTask ? 0 : Time.End[Last];
   for (TaskId T = Last; T != NoTask; T = Critical[T])
@@ -149,7 +165,7 @@ llvm::Error simulateProgram(Program &P) {
   for (DeviceStats &S : P.Stats)
     S.BusyMs = 0;
   for (TaskId T = 0; T < N; ++T)
-    if (P.Tasks[T].Stream == proto::COMPUTE && !isCycleTask(P.Tasks[T].Kind))
+    if (P.Tasks[T].Stream == proto::COMPUTE && !IsCycle[T])
       P.Stats[P.Tasks[T].Device].BusyMs += P.Tasks[T].DurationMs;
   double IdleShare = 0;
   for (DeviceStats &S : P.Stats) {
