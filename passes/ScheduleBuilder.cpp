@@ -36,6 +36,20 @@ llvm::Error checkScheduleInputs(const Program &P, llvm::StringRef Scheme, bool A
   return llvm::Error::success();
 }
 
+llvm::Error checkLoopingPlacement(const Program &P, llvm::StringRef Scheme, int32_t S,
+                                  int32_t V) {
+  auto Lines = stagesByPipeline(P);
+  bool Ok = Lines.size() == 1 && static_cast<int32_t>(Lines[0].size()) == S * V;
+  for (int32_t I = 0; Ok && I < S * V; ++I)
+    Ok = Lines[0][I] >= 0 && P.Stages[Lines[0][I]].Device == I % S;
+  if (!Ok)
+    return userError("pfc: error: schedule-{0} needs one pipeline of {1} stages "
+                     "(--stages {2} x --virtual-stages {3}) with stage i on device i mod {2}; "
+                     "run 'partition' with --schedule {0} first",
+                     Scheme.str(), S * V, S, V);
+  return llvm::Error::success();
+}
+
 void materializeSchedule(Program &P, const DeviceOrders &Orders) {
   P.clearTasks();
   const int32_t N = P.Options.microbatches();

@@ -36,6 +36,12 @@ std::vector<std::vector<int32_t>> stagesByPipeline(const Program &P);
 /// unless \p AllowVirtual; \p Scheme names the schedule in messages.
 llvm::Error checkScheduleInputs(const Program &P, llvm::StringRef Scheme, bool AllowVirtual);
 
+/// Checks the looping placement the partition pass makes for V > 1: one
+/// pipeline of S*V stages, stage i on device i mod S (a hand-made plan might
+/// differ); \p Scheme names the schedule in the message.
+llvm::Error checkLoopingPlacement(const Program &P, llvm::StringRef Scheme, int32_t S,
+                                  int32_t V);
+
 /// Replaces the program's tasks with the given compute order.
 void materializeSchedule(Program &P, const DeviceOrders &Orders);
 

@@ -50,21 +50,6 @@ std::vector<TableEntry> scheduleTable(int32_t N, int32_t S, int32_t V) {
   return Table;
 }
 
-/// The partition pass places stage i of the single pipeline on device i mod
-/// S; a hand-made plan might not.
-llvm::Error checkPlacement(const Program &P, int32_t S, int32_t V) {
-  auto Lines = stagesByPipeline(P);
-  bool Ok = Lines.size() == 1 && static_cast<int32_t>(Lines[0].size()) == S * V;
-  for (int32_t I = 0; Ok && I < S * V; ++I)
-    Ok = Lines[0][I] >= 0 && P.Stages[Lines[0][I]].Device == I % S;
-  if (!Ok)
-    return userError("pfc: error: schedule-interleaved needs one pipeline of {} stages "
-                     "(--stages {} x --virtual-stages {}) with stage i on device i mod {}; "
-                     "run 'partition' with --schedule interleaved first",
-                     S * V, S, V, S);
-  return llvm::Error::success();
-}
-
 class ScheduleInterleavedPass : public Pass {
 public:
   llvm::StringRef name() const override { return "schedule-interleaved"; }
@@ -75,7 +60,7 @@ public:
     const int32_t N = P.Options.microbatches();
     const int32_t S = P.numDevices();
     const int32_t V = std::max(1, P.Options.virtual_stages());
-    if (llvm::Error E = checkPlacement(P, S, V))
+    if (llvm::Error E = checkLoopingPlacement(P, "interleaved", S, V))
       return std::move(E);
     const std::vector<TableEntry> Table = scheduleTable(N, S, V);
     const int32_t Total = N * V;

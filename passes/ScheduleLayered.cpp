@@ -29,20 +29,6 @@
 namespace pfc {
 namespace {
 
-/// Stage i of the single pipeline on device i mod S.
-llvm::Error checkPlacement(const Program &P, int32_t S, int32_t V) {
-  auto Lines = stagesByPipeline(P);
-  bool Ok = Lines.size() == 1 && static_cast<int32_t>(Lines[0].size()) == S * V;
-  for (int32_t I = 0; Ok && I < S * V; ++I)
-    Ok = Lines[0][I] >= 0 && P.Stages[Lines[0][I]].Device == I % S;
-  if (!Ok)
-    return userError("pfc: error: schedule-layered needs one pipeline of {} stages "
-                     "(--stages {} x --virtual-stages {}) with stage i on device i mod {}; "
-                     "run 'partition' with --schedule layered first",
-                     S * V, S, V, S);
-  return llvm::Error::success();
-}
-
 /// The values of --virtual-stages that split \p Blocks evenly over \p S devices.
 std::string evenChoices(int32_t Blocks, int32_t S) {
   std::string Out;
@@ -72,7 +58,7 @@ public:
                            ? fmt::format("no --virtual-stages does with --stages {}", S)
                            : fmt::format("use --virtual-stages {}", Choices));
     }
-    if (llvm::Error E = checkPlacement(P, S, V))
+    if (llvm::Error E = checkLoopingPlacement(P, "layered", S, V))
       return std::move(E);
     const auto Line = stagesByPipeline(P)[0];
 

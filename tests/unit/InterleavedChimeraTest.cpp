@@ -23,21 +23,7 @@ namespace {
 const char *InterleavedPipeline = "schedule-interleaved,insert-comm,dp-sync,simulate,memory,verify";
 const char *ChimeraPipeline = "schedule-chimera,insert-comm,dp-sync,simulate,memory,verify";
 
-/// Runs \p Pipeline and stops the test case unless it simulated (the
-/// checks below read the simulation's results).
-void runSimulated(Program &P, const char *Pipeline) {
-  runPasses(P, Pipeline);
-  REQUIRE(P.Time.Simulated);
-}
 
-/// Runs \p Pipeline and returns its error message ("" on success).
-std::string runError(Program &P, const std::string &Pipeline) {
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(Pipeline);
-  if (!E)
-    E = PM.run(P);
-  return errorText(std::move(E));
-}
 
 /// Number of F (or B) tasks of every (stage, micro-batch).
 std::map<std::tuple<bool, int32_t, int32_t>, int> computeCounts(const Program &P) {
@@ -63,7 +49,7 @@ TEST_CASE("interleaved: bubble (S-1)/(VN+S-1), step (VN+S-1)(F+B) for every N >=
           CAPTURE(V);
           CAPTURE(N);
           Program P = uniformProgram(proto::INTERLEAVED, S, N, V, F, B);
-          runSimulated(P, InterleavedPipeline);
+          runPasses(P, InterleavedPipeline);
           CHECK(P.Time.StepTimeMs == doctest::Approx((V * N + S - 1) * (F + B)));
           CHECK(P.Time.BubbleFraction == doctest::Approx(double(S - 1) / (V * N + S - 1)));
           for (int32_t D = 0; D < S; ++D)
@@ -81,7 +67,7 @@ TEST_CASE("interleaved: fewer micro-batches than devices, step (VS+N-1)(F+B)") {
         CAPTURE(V);
         CAPTURE(N);
         Program P = uniformProgram(proto::INTERLEAVED, S, N, V, 1.0, 2.0);
-        runSimulated(P, InterleavedPipeline);
+        runPasses(P, InterleavedPipeline);
         // V = 1 is 1F1B, whose step is (N+S-1)(F+B) for any N.
         int32_t Slots = V == 1 ? N + S - 1 : V * S + N - 1;
         CHECK(P.Time.StepTimeMs == doctest::Approx(Slots * 3.0));
@@ -94,7 +80,7 @@ TEST_CASE("interleaved: Megatron's order for S=4, V=2, N=8") {
   // four micro-batches, then one forward one backward; the last device warms
   // up with (V-1)S = 4 forwards.
   Program P = uniformProgram(proto::INTERLEAVED, 4, 8, 2);
-  runSimulated(P, InterleavedPipeline);
+  runPasses(P, InterleavedPipeline);
   CHECK(computeOrder(P, 0) == "F0.0 F1.0 F2.0 F3.0 F0.4 F1.4 F2.4 F3.4 F4.0 F5.0 "
                               "F6.0 B0.4 F7.0 B1.4 F4.4 B2.4 F5.4 B3.4 F6.4 B0.0 "
                               "F7.4 B1.0 B2.0 B3.0 B4.4 B5.4 B6.4 B7.4 B4.0 B5.0 B6.0 B7.0");
@@ -105,7 +91,7 @@ TEST_CASE("interleaved: Megatron's order for S=4, V=2, N=8") {
 
 TEST_CASE("interleaved: the first group takes the remainder (S=2, V=2, N=3)") {
   Program P = uniformProgram(proto::INTERLEAVED, 2, 3, 2);
-  runSimulated(P, InterleavedPipeline);
+  runPasses(P, InterleavedPipeline);
   CHECK(computeOrder(P, 0) == "F0.0 F1.0 F2.0 F0.2 F1.2 F2.2 B0.2 B1.2 B2.2 B0.0 B1.0 B2.0");
 }
 
@@ -115,9 +101,9 @@ TEST_CASE("interleaved: V=1 is 1F1B") {
       CAPTURE(S);
       CAPTURE(N);
       Program I = uniformProgram(proto::INTERLEAVED, S, N, 1);
-      runSimulated(I, InterleavedPipeline);
+      runPasses(I, InterleavedPipeline);
       Program O = uniformProgram(proto::ONE_F_ONE_B, S, N, 1);
-      runSimulated(O, "schedule-1f1b,insert-comm,dp-sync,simulate,memory,verify");
+      runPasses(O, "schedule-1f1b,insert-comm,dp-sync,simulate,memory,verify");
       for (int32_t D = 0; D < S; ++D)
         CHECK(computeOrder(I, D) == computeOrder(O, D));
       CHECK(I.Time.StepTimeMs == doctest::Approx(O.Time.StepTimeMs));
@@ -132,7 +118,7 @@ TEST_CASE("interleaved: peak in-flight min(2(S-s-1)+(V-1)G0+1, VN), 1F1B's min(S
         CAPTURE(V);
         CAPTURE(N);
         Program P = uniformProgram(proto::INTERLEAVED, S, N, V);
-        runSimulated(P, InterleavedPipeline);
+        runPasses(P, InterleavedPipeline);
         for (int32_t D = 0; D < S; ++D) {
           CAPTURE(D);
           int32_t Expected =
@@ -151,7 +137,7 @@ TEST_CASE("interleaved and Chimera: each (stage, micro-batch) F and B exactly on
       CAPTURE(S);
       CAPTURE(N);
       Program I = uniformProgram(proto::INTERLEAVED, S, N, 3);
-      runSimulated(I, InterleavedPipeline);
+      runPasses(I, InterleavedPipeline);
       auto Count = computeCounts(I);
       CHECK(Count.size() == size_t(2) * 3 * S * N);
       for (const auto &[Key, C] : Count)
@@ -159,7 +145,7 @@ TEST_CASE("interleaved and Chimera: each (stage, micro-batch) F and B exactly on
       if (N % S != 0)
         continue;
       Program C = uniformProgram(proto::CHIMERA, S, N);
-      runSimulated(C, ChimeraPipeline);
+      runPasses(C, ChimeraPipeline);
       auto CC = computeCounts(C);
       // Two pipelines of S stages, N/2 micro-batches each.
       CHECK(CC.size() == size_t(2) * 2 * S * (N / 2));
@@ -182,7 +168,7 @@ TEST_CASE("Chimera: the paper's bubble (S-2)/(2N+S-2), step (2N+S-2)F with F = B
       CAPTURE(S);
       CAPTURE(N);
       Program P = uniformProgram(proto::CHIMERA, S, N, 1, 1.0, 1.0);
-      runSimulated(P, ChimeraPipeline);
+      runPasses(P, ChimeraPipeline);
       CHECK(P.Time.StepTimeMs == doctest::Approx(2 * N + S - 2));
       CHECK(P.Time.BubbleFraction == doctest::Approx(double(S - 2) / (2 * N + S - 2)));
       for (int32_t D = 0; D < S; ++D)
@@ -194,7 +180,7 @@ TEST_CASE("Chimera: per-device order for S=4, N=4 (the paper's basic unit)") {
   // Down pipeline: micro-batches 0 and 1, stage p on device p; up pipeline:
   // 2 and 3, stage p on device 3-p. Suffix: the stage's position.
   Program P = uniformProgram(proto::CHIMERA, 4, 4, 1, 1.0, 1.0);
-  runSimulated(P, ChimeraPipeline);
+  runPasses(P, ChimeraPipeline);
   CHECK(computeOrder(P, 0) == "F0.0 F1.0 F2.3 B2.3 F3.3 B3.3 B0.0 B1.0");
   CHECK(computeOrder(P, 1) == "F0.1 F2.2 F1.1 F3.2 B2.2 B0.1 B3.2 B1.1");
   CHECK(computeOrder(P, 2) == "F2.1 F0.2 F3.1 F1.2 B0.2 B2.1 B1.2 B3.1");
@@ -204,7 +190,7 @@ TEST_CASE("Chimera: per-device order for S=4, N=4 (the paper's basic unit)") {
 TEST_CASE("Chimera: direct concatenation of two units (S=4, N=8)") {
   // Unit 1's first forwards interleave with unit 0's last backwards.
   Program P = uniformProgram(proto::CHIMERA, 4, 8, 1, 1.0, 1.0);
-  runSimulated(P, ChimeraPipeline);
+  runPasses(P, ChimeraPipeline);
   CHECK(computeOrder(P, 0) == "F0.0 F1.0 F2.3 B2.3 F3.3 B3.3 B0.0 F4.0 B1.0 F5.0 "
                               "F6.3 B6.3 F7.3 B7.3 B4.0 B5.0");
   CHECK(computeOrder(P, 1) == "F0.1 F2.2 F1.1 F3.2 B2.2 B0.1 B3.2 B1.1 F4.1 F6.2 "
@@ -219,7 +205,7 @@ TEST_CASE("Chimera: peak in-flight S/2+1+min(d, S-1-d)") {
       CAPTURE(S);
       CAPTURE(K);
       Program P = uniformProgram(proto::CHIMERA, S, K * S);
-      runSimulated(P, ChimeraPipeline);
+      runPasses(P, ChimeraPipeline);
       for (int32_t D = 0; D < S; ++D)
         CHECK(P.Stats[D].PeakInflight == S / 2 + 1 + std::min(D, S - 1 - D));
     }
@@ -227,21 +213,21 @@ TEST_CASE("Chimera: peak in-flight S/2+1+min(d, S-1-d)") {
 
 TEST_CASE("Chimera and interleaved: user errors") {
   Program Odd = uniformProgram(proto::CHIMERA, 3, 6);
-  CHECK(runError(Odd, ChimeraPipeline) ==
+  CHECK(pipelineError(Odd, ChimeraPipeline) ==
         "pfc: error: the chimera schedule needs an even number of stages (its two pipelines "
         "would collide otherwise), got --stages 3; use --stages 2 or 4");
   Program Uneven = uniformProgram(proto::CHIMERA, 4, 6);
-  CHECK(runError(Uneven, ChimeraPipeline) ==
+  CHECK(pipelineError(Uneven, ChimeraPipeline) ==
         "pfc: error: the chimera schedule needs --microbatches to be a multiple of --stages 4 "
         "(a basic unit is 4 micro-batches, 2 per direction), got 6; use --microbatches 4 or 8");
   Program Few = uniformProgram(proto::CHIMERA, 4, 3);
-  CHECK(runError(Few, ChimeraPipeline).find("got 3; use --microbatches 4") != std::string::npos);
+  CHECK(pipelineError(Few, ChimeraPipeline).find("got 3; use --microbatches 4") != std::string::npos);
   Program OnePipe = uniformProgram(proto::ONE_F_ONE_B, 4, 4);
-  CHECK(runError(OnePipe, ChimeraPipeline).find("needs two pipelines") != std::string::npos);
+  CHECK(pipelineError(OnePipe, ChimeraPipeline).find("needs two pipelines") != std::string::npos);
   Program TwoPipes = uniformProgram(proto::CHIMERA, 4, 4);
-  CHECK(runError(TwoPipes, InterleavedPipeline).find("needs one pipeline of 4 stages") !=
+  CHECK(pipelineError(TwoPipes, InterleavedPipeline).find("needs one pipeline of 4 stages") !=
         std::string::npos);
   Program Virtual = uniformProgram(proto::CHIMERA, 4, 4, 2);
-  CHECK(runError(Virtual, ChimeraPipeline).find("--virtual-stages 2 is not supported") !=
+  CHECK(pipelineError(Virtual, ChimeraPipeline).find("--virtual-stages 2 is not supported") !=
         std::string::npos);
 }

@@ -26,18 +26,7 @@ const char *Layered = "schedule-layered,insert-comm,dp-sync,simulate,memory,veri
 const char *LayeredZero = "schedule-layered,insert-comm,zero-sync,simulate,memory,verify";
 const char *InterleavedZero = "schedule-interleaved,insert-comm,zero-sync,simulate,memory,verify";
 
-void runSimulated(Program &P, const char *Pipeline) {
-  runPasses(P, Pipeline);
-  REQUIRE(P.Time.Simulated);
-}
 
-std::string runError(Program &P, const std::string &Pipeline) {
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(Pipeline);
-  if (!E)
-    E = PM.run(P);
-  return errorText(std::move(E));
-}
 
 /// uniformProgram with D replicas, ZeRO stage \p Zero and \p ParamBytes per stage.
 Program zeroProgram(proto::Schedule Schedule, int32_t S, int32_t N, int32_t V, int32_t D,
@@ -79,7 +68,7 @@ TEST_CASE("layered: bubble (P-1)/(VN+P-1), step (VN+P-1)(F+B) for N >= P") {
           CAPTURE(V);
           CAPTURE(N);
           Program P = uniformProgram(proto::LAYERED, S, N, V, F, B);
-          runSimulated(P, Layered);
+          runPasses(P, Layered);
           CHECK(P.Time.StepTimeMs == doctest::Approx((V * N + S - 1) * (F + B)));
           CHECK(P.Time.BubbleFraction == doctest::Approx(double(S - 1) / (V * N + S - 1)));
         }
@@ -87,13 +76,13 @@ TEST_CASE("layered: bubble (P-1)/(VN+P-1), step (VN+P-1)(F+B) for N >= P") {
 
 TEST_CASE("layered: order of S=2, V=2, N=3 and every F and B once") {
   Program P = uniformProgram(proto::LAYERED, 2, 3, 2);
-  runSimulated(P, Layered);
+  runPasses(P, Layered);
   CHECK(computeOrder(P, 0) == "F0.0 F1.0 F2.0 F0.2 F1.2 F2.2 B0.2 B1.2 B2.2 B0.0 B1.0 B2.0");
   CHECK(computeOrder(P, 1) == "F0.1 F1.1 F2.1 F0.3 F1.3 F2.3 B0.3 B1.3 B2.3 B0.1 B1.1 B2.1");
   for (int32_t S : {2, 4})
     for (int32_t N : {1, S - 1, S, 2 * S + 1}) {
       Program Q = uniformProgram(proto::LAYERED, S, N, 3);
-      runSimulated(Q, Layered); // verify: F/B once, sends matched, no deadlock
+      runPasses(Q, Layered); // verify: F/B once, sends matched, no deadlock
       std::map<std::tuple<bool, int32_t, int32_t>, int> Count;
       for (const Task &T : Q.Tasks)
         if (T.Kind == proto::FORWARD || T.Kind == proto::BACKWARD)
@@ -112,9 +101,9 @@ TEST_CASE("layered: V*N activation sets per device, depth-first looping keeps fe
         CAPTURE(V);
         CAPTURE(N);
         Program L = uniformProgram(proto::LAYERED, S, N, V);
-        runSimulated(L, Layered);
+        runPasses(L, Layered);
         Program I = uniformProgram(proto::INTERLEAVED, S, N, V);
-        runSimulated(I, "schedule-interleaved,insert-comm,dp-sync,simulate,memory,verify");
+        runPasses(I, "schedule-interleaved,insert-comm,dp-sync,simulate,memory,verify");
         const int32_t G0 = S + N % S;
         for (int32_t D = 0; D < S; ++D) {
           CHECK(L.Stats[D].PeakInflight == V * N);
@@ -150,7 +139,7 @@ TEST_CASE("ZeRO memory: the memory pass charges each device its shard") {
   for (int32_t Zero = 0; Zero <= 3; ++Zero) {
     CAPTURE(Zero);
     Program P = zeroProgram(proto::LAYERED, 2, 4, 2, Nd, Zero);
-    runSimulated(P, Zero == 0 ? Layered : LayeredZero);
+    runPasses(P, Zero == 0 ? Layered : LayeredZero);
     for (int32_t D = 0; D < 2; ++D)
       CHECK(P.Stats[D].StaticMemory == Expected[Zero]);
   }
@@ -166,7 +155,7 @@ TEST_CASE("ZeRO-3, layered: one weight gather per stage per phase, whatever N") 
         CAPTURE(V);
         CAPTURE(N);
         Program P = zeroProgram(proto::LAYERED, S, N, V, 2, 3);
-        runSimulated(P, LayeredZero);
+        runPasses(P, LayeredZero);
         CHECK(count(P, proto::ALL_GATHER) == S * (2 * V - 1));
         CHECK(count(P, proto::REDUCE_SCATTER) == S * V);
         CHECK(count(P, proto::ALL_REDUCE) == 0);
@@ -188,9 +177,9 @@ TEST_CASE("ZeRO-3: depth-first looping gathers grow with N, layered ones do not"
   for (int32_t N : {S, 2 * S, 4 * S}) {
     CAPTURE(N);
     Program I = zeroProgram(proto::INTERLEAVED, S, N, V, 2, 3);
-    runSimulated(I, InterleavedZero);
+    runPasses(I, InterleavedZero);
     Program L = zeroProgram(proto::LAYERED, S, N, V, 2, 3);
-    runSimulated(L, LayeredZero);
+    runPasses(L, LayeredZero);
     CHECK(count(I, proto::ALL_GATHER) > Prev);
     Prev = count(I, proto::ALL_GATHER);
     CHECK(count(L, proto::ALL_GATHER) == S * (2 * V - 1));
@@ -206,7 +195,7 @@ TEST_CASE("ZeRO: data-parallel bytes per step independent of N for the layered o
     double First = -1;
     for (int32_t N : {4, 8, 32}) {
       Program P = zeroProgram(proto::LAYERED, 4, N, 2, 8, Zero);
-      runSimulated(P, Zero == 0 ? Layered : LayeredZero);
+      runPasses(P, Zero == 0 ? Layered : LayeredZero);
       double Bytes = collectiveBytes(P, 8);
       if (First < 0)
         First = Bytes;
@@ -225,7 +214,7 @@ TEST_CASE("ZeRO: collectives start as early as their data allow") {
   // Free communication: a stage's reduce-scatter starts when its last
   // backward ends; ZeRO-3's first gather at time 0.
   Program P = zeroProgram(proto::LAYERED, 2, 4, 2, 2, 3);
-  runSimulated(P, LayeredZero);
+  runPasses(P, LayeredZero);
   for (TaskId T = 0; T < P.numTasks(); ++T) {
     const Task &Tk = P.Tasks[T];
     if (Tk.Kind != proto::REDUCE_SCATTER)
@@ -242,17 +231,17 @@ TEST_CASE("ZeRO: collectives start as early as their data allow") {
 TEST_CASE("layered and ZeRO: user errors") {
   Program P = uniformProgram(proto::LAYERED, 4, 4, 2);
   P.Model.set_num_layers(12);
-  CHECK(runError(P, Layered) ==
+  CHECK(pipelineError(P, Layered) ==
         "pfc: error: the layered schedule needs the model's 12 blocks to split evenly into "
         "--stages 4 x --virtual-stages 2 = 8 stages; use --virtual-stages 1, 3");
   Program Two = uniformProgram(proto::CHIMERA, 4, 4);
-  CHECK(runError(Two, Layered).find("schedule-layered needs one pipeline of 4 stages") !=
+  CHECK(pipelineError(Two, Layered).find("schedule-layered needs one pipeline of 4 stages") !=
         std::string::npos);
   Program NoDp = zeroProgram(proto::LAYERED, 2, 2, 1, 1, 2);
-  CHECK(runError(NoDp, LayeredZero) ==
+  CHECK(pipelineError(NoDp, LayeredZero) ==
         "pfc: error: --zero 2 shards across data-parallel replicas; give --data-parallel 2 or "
         "more, or --zero 0");
   Program NoZero = zeroProgram(proto::LAYERED, 2, 2, 1, 2, 0);
-  CHECK(runError(NoZero, LayeredZero).find("zero-sync needs --zero 1, 2 or 3") !=
+  CHECK(pipelineError(NoZero, LayeredZero).find("zero-sync needs --zero 1, 2 or 3") !=
         std::string::npos);
 }

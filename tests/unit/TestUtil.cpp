@@ -40,6 +40,14 @@ Program uniformProgram(proto::Schedule Schedule, int32_t S, int32_t N, int32_t V
 
 std::string errorText(llvm::Error E) { return E ? llvm::toString(std::move(E)) : ""; }
 
+std::string pipelineError(Program &P, const std::string &Pipeline) {
+  PassManager PM;
+  llvm::Error E = PM.addPipeline(Pipeline);
+  if (!E)
+    E = PM.run(P);
+  return errorText(std::move(E));
+}
+
 void runPasses(Program &P, const std::string &Pipeline) {
   PassManager PM;
   llvm::Error E = PM.addPipeline(Pipeline);

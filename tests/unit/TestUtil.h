@@ -19,6 +19,10 @@ Program uniformProgram(proto::Schedule Schedule, int32_t S, int32_t N, int32_t V
 /// The error's message, or "" on success (consumes the error).
 std::string errorText(llvm::Error E);
 
+/// Runs a comma-separated pipeline of passes and returns its error message
+/// ("" on success), for tests of user errors.
+std::string pipelineError(Program &P, const std::string &Pipeline);
+
 /// Runs a comma-separated pipeline of passes; fails the test on error.
 void runPasses(Program &P, const std::string &Pipeline);
 
