@@ -115,16 +115,6 @@ struct Config {
   }
 };
 
-const char *scheduleName(proto::Schedule S) {
-  switch (S) {
-  case proto::GPIPE: return "gpipe";
-  case proto::INTERLEAVED: return "interleaved";
-  case proto::CHIMERA: return "chimera";
-  case proto::LAYERED: return "layered";
-  default: return "1f1b";
-  }
-}
-
 int32_t blocksOf(const std::string &Model) {
   if (Model == "gpt3-512l")
     return 512;

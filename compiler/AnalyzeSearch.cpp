@@ -52,14 +52,6 @@ struct Candidate {
   bool Fits = false;
 };
 
-const char *scheduleName(proto::Schedule S) {
-  switch (S) {
-  case proto::INTERLEAVED: return "interleaved";
-  case proto::LAYERED: return "layered";
-  default: return "1f1b";
-  }
-}
-
 struct Searcher {
   const SearchRequest &R;
   proto::Model Model;
@@ -179,7 +171,7 @@ struct Searcher {
   }
 };
 
-std::string rowText(const char *Name, const std::optional<Candidate> &C,
+std::string rowText(std::string_view Name, const std::optional<Candidate> &C,
                     const Candidate &Smallest) {
   if (!C)
     return fmt::format("{:<12} no configuration fits in {:.1f} GiB (least peak {:.1f} GiB: "
@@ -250,7 +242,7 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
   if (R.Json) {
     llvm::json::Object Rows;
     for (int I = 0; I < 3; ++I)
-      Rows[scheduleName(Schedules[I])] = rowJson(Best[I], Smallest[I]);
+      Rows[std::string(scheduleName(Schedules[I]))] = rowJson(Best[I], Smallest[I]);
     llvm::json::Object Root{
         {"model", Model->name()},
         {"cluster", Cluster->name()},
@@ -269,7 +261,7 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
                             {"sequences", S.Sequences}}},
         {"schedules", std::move(Rows)},
         {"winner", Winner < 0 ? llvm::json::Value(nullptr)
-                              : llvm::json::Value(scheduleName(Schedules[Winner]))},
+                              : llvm::json::Value(std::string(scheduleName(Schedules[Winner])))},
         {"compiled", S.Compiled},
         {"over_memory", S.OverMemory},
         {"over_max_work", S.OverWork}};

@@ -28,6 +28,17 @@ std::string_view taskKindName(TaskKind K) {
   }
 }
 
+std::string_view scheduleName(proto::Schedule S) {
+  switch (S) {
+  case proto::GPIPE: return "gpipe";
+  case proto::ONE_F_ONE_B: return "1f1b";
+  case proto::INTERLEAVED: return "interleaved";
+  case proto::CHIMERA: return "chimera";
+  case proto::LAYERED: return "layered";
+  default: return "unspecified";
+  }
+}
+
 std::string_view streamName(StreamKind S) {
   switch (S) {
   case proto::COMPUTE: return "compute";

@@ -34,6 +34,8 @@ inline constexpr int NumStreams = 4;
 
 /// Short name of a task kind ("F", "B", "send-act", ...), used by dumps.
 std::string_view taskKindName(TaskKind K);
+/// Name of a schedule as the --schedule flag spells it ("1f1b", ...).
+std::string_view scheduleName(proto::Schedule S);
 /// Name of a stream ("compute", "send", "recv", "collective").
 std::string_view streamName(StreamKind S);
 /// The stream a task of this kind runs on.

@@ -72,23 +72,6 @@ std::string taskLabel(const Program &P, TaskId Id) {
   return S;
 }
 
-std::string_view scheduleLabel(proto::Schedule S) {
-  switch (S) {
-  case proto::GPIPE:
-    return "gpipe";
-  case proto::ONE_F_ONE_B:
-    return "1f1b";
-  case proto::INTERLEAVED:
-    return "interleaved";
-  case proto::CHIMERA:
-    return "chimera";
-  case proto::LAYERED:
-    return "layered";
-  default:
-    return "unspecified";
-  }
-}
-
 std::string planTitle(const Program &P) {
   const auto &O = P.Options;
   std::string Stages = fmt::format("{} stages", P.numStages());
@@ -97,7 +80,7 @@ std::string planTitle(const Program &P) {
   std::string S = fmt::format("{} on {}, {}, {} x {} micro-batches",
                               P.Model.name().empty() ? "model" : P.Model.name(),
                               P.Cluster.name().empty() ? "cluster" : P.Cluster.name(),
-                              scheduleLabel(O.schedule()), Stages, O.microbatches());
+                              scheduleName(O.schedule()), Stages, O.microbatches());
   if (O.optimizer() == proto::KFAC)
     S += ", K-FAC";
   return S;

@@ -33,8 +33,6 @@ std::span<const TaskKind> styledKinds();
 
 /// "F s2 m5", "send-act s1 m3", "inv-A s0 L4 p1", "optimizer s3".
 std::string taskLabel(const Program &P, TaskId T);
-/// "gpipe", "1f1b", ...
-std::string_view scheduleLabel(proto::Schedule S);
 /// "bert-base on p100-cluster, gpipe, 4 stages x 4 micro-batches".
 std::string planTitle(const Program &P);
 /// What to do about a plan without timings.

@@ -117,7 +117,7 @@ void printMemoryReportJson(const Program &P, llvm::raw_ostream &OS) {
   llvm::json::Object Root{
       {"model", P.Model.name()},
       {"cluster", P.Cluster.name()},
-      {"schedule", std::string(scheduleLabel(P.Options.schedule()))},
+      {"schedule", std::string(scheduleName(P.Options.schedule()))},
   };
   if (!hasMemoryResults(P)) {
     Root["memory_results"] = false;

@@ -12,17 +12,6 @@ namespace pfc {
 
 namespace {
 
-std::string_view scheduleName(proto::Schedule S) {
-  switch (S) {
-  case proto::GPIPE: return "gpipe";
-  case proto::ONE_F_ONE_B: return "1f1b";
-  case proto::INTERLEAVED: return "interleaved";
-  case proto::CHIMERA: return "chimera";
-  case proto::LAYERED: return "layered";
-  default: return "unspecified";
-  }
-}
-
 std::string mib(int64_t Bytes) { return fmt::format("{:.1f}", Bytes / (1024.0 * 1024.0)); }
 
 void printKfac(const Program &P, llvm::raw_ostream &OS) {
