@@ -7,7 +7,9 @@
 // compile` runs it; plan conversion; binary serialisation; writing the file;
 // teardown) on the wall or the CPU clock, peak resident memory, and whether
 // the target -- a million-task plan in under 2 s and 1 GiB on one core -- is
-// met. docs/performance.md has the figures.
+// met. With --optimizer kfac (or both) the K-FAC rows also show bubble-fill's
+// share and (both) the ratio to the same configuration with Adam, whose
+// target is at most 2x. docs/performance.md has the figures.
 //
 // Every configuration runs in a fresh child process (this binary re-executed
 // with --run-one), so that its peak RSS (wait4's ru_maxrss) is its own and no
@@ -56,8 +58,11 @@ namespace {
 
 cl::OptionCategory Category("pfc-bench options");
 cl::opt<bool> QuickOpt("quick", cl::desc("a small ladder (smoke test)"), cl::cat(Category));
-cl::opt<std::string> OptimizerOpt("optimizer", cl::desc("optimizer: adam or kfac"),
-                                  cl::value_desc("adam|kfac"), cl::init("adam"),
+cl::opt<std::string> OptimizerOpt("optimizer",
+                                  cl::desc("optimizer: adam, kfac, or both (each configuration "
+                                           "with adam, then with kfac and its time relative "
+                                           "to adam's)"),
+                                  cl::value_desc("adam|kfac|both"), cl::init("adam"),
                                   cl::cat(Category));
 cl::opt<std::string> ScheduleOpt("schedule",
                                  cl::desc("schedules to run: all (1f1b, gpipe, interleaved), "
@@ -320,7 +325,7 @@ bool parseTimed(llvm::StringRef Text, double &Out) {
 
 /// Re-executes this binary with --run-one for \p C and collects its output
 /// and its peak RSS.
-RunResult spawnOne(const std::string &Self, const Config &C) {
+RunResult spawnOne(const std::string &Self, const Config &C, const std::string &OptimizerName) {
   RunResult R;
   int Pipe[2];
   if (pipe(Pipe) != 0) {
@@ -332,7 +337,7 @@ RunResult spawnOne(const std::string &Self, const Config &C) {
   posix_spawn_file_actions_adddup2(&Actions, Pipe[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&Actions, Pipe[0]);
   std::string RunOne = "--run-one=" + C.spec();
-  std::string Optimizer = "--optimizer=" + OptimizerOpt;
+  std::string Optimizer = "--optimizer=" + OptimizerName;
   std::vector<char *> Argv{const_cast<char *>(Self.c_str()), RunOne.data(), Optimizer.data(),
                            nullptr};
   pid_t Pid;
@@ -413,11 +418,15 @@ std::vector<Config> ladder(const std::vector<proto::Schedule> &Schedules) {
       C.S = R.S;
       C.N = R.N;
       if (Sched == proto::INTERLEAVED || Sched == proto::LAYERED) {
-        // Two model chunks per device; halve the devices if the blocks run out.
+        // Two model chunks per device; halve the devices if the blocks run
+        // out (layered: until the chunks split the blocks evenly).
         C.V = 2;
-        while (C.S * C.V > blocksOf(C.Model) && C.S > 1)
+        while (C.S > 1 && (C.S * C.V > blocksOf(C.Model) ||
+                           (Sched == proto::LAYERED && blocksOf(C.Model) % (C.S * C.V) != 0)))
           C.S /= 2;
       }
+      if (Sched == proto::CHIMERA)
+        C.N = (C.N + C.S - 1) / C.S * C.S; // whole basic units of S micro-batches
       // Fill the cluster with data-parallel replicas of the pipeline.
       C.D = std::max(1, Gpus / C.S);
       Result.push_back(C);
@@ -426,6 +435,9 @@ std::vector<Config> ladder(const std::vector<proto::Schedule> &Schedules) {
 }
 
 int runLadder(const std::string &Self) {
+  const std::vector<std::string> Optimizers =
+      OptimizerOpt == "both" ? std::vector<std::string>{"adam", "kfac"}
+                             : std::vector<std::string>{OptimizerOpt.getValue()};
   std::vector<proto::Schedule> Schedules;
   for (llvm::StringRef Name : llvm::split(ScheduleOpt.getValue(), ',')) {
     Name = Name.trim();
@@ -458,7 +470,8 @@ int runLadder(const std::string &Self) {
 
   fmt::print("pfc-bench: optimizer {}, cluster h100-dgx (1024 GPUs), verify after every pass, "
              "{} run(s) per row, fresh process per run, {} clock\n",
-             OptimizerOpt.getValue(), RepeatOpt.getValue(), ClockOpt.getValue());
+             OptimizerOpt == "both" ? "adam and kfac" : OptimizerOpt.getValue(),
+             RepeatOpt.getValue(), ClockOpt.getValue());
   fmt::print("target: {} tasks in < {} s and < {} MiB\n", TargetTasks, TargetSeconds, TargetMiB);
   const char *Row = "{:<11} {:<11} {:>4} {:>2} {:>5} {:>4} {:>9} {:>9} {:>7} {:>7} {:>7} "
                     "{:>7} {:>6} {:>6} {:>7} {:>6} {:>6} {:>8}  {}\n";
@@ -481,49 +494,66 @@ int runLadder(const std::string &Self) {
                  MaxTasksOpt.getValue());
       continue;
     }
-    std::vector<RunResult> Runs;
-    for (int I = 0; I < RepeatOpt; ++I) {
-      Runs.push_back(spawnOne(Self, C));
-      if (!Runs.back().Ok)
-        break;
-    }
-    if (!Runs.back().Ok) {
-      fmt::print("{} error: {}\n", Key(C), Runs.back().Error);
+    double AdamTotal = 0; // this configuration's, with --optimizer both
+    for (const std::string &Opt : Optimizers) {
+      std::vector<RunResult> Runs;
+      for (int I = 0; I < RepeatOpt; ++I) {
+        Runs.push_back(spawnOne(Self, C, Opt));
+        if (!Runs.back().Ok)
+          break;
+      }
+      if (!Runs.back().Ok) {
+        fmt::print("{} error: {}\n", Key(C), Runs.back().Error);
+        std::fflush(stdout);
+        continue;
+      }
+      auto [MinIt, MaxIt] = std::minmax_element(
+          Runs.begin(), Runs.end(),
+          [](const RunResult &A, const RunResult &B) { return A.total() < B.total(); });
+      const RunResult &Best = *MinIt;
+      double PeakMiB = 0;
+      for (const RunResult &R : Runs)
+        PeakMiB = std::max(PeakMiB, R.PeakMiB);
+      auto V = [&](const char *K) { return Best.at(K); };
+      auto Secs = [&](const char *K) { return fmt::format("{:.3f}", V(K)); };
+      const int64_t Tasks = static_cast<int64_t>(V("tasks"));
+      std::string Target = "-";
+      if (Tasks >= TargetTasks)
+        Target = Best.total() < TargetSeconds && PeakMiB < TargetMiB ? "met" : "MISSED";
+      // K-FAC rows: bubble-fill's time, and with both optimizers the ratio to
+      // Adam's total (the target: at most 2x).
+      if (Opt == "kfac") {
+        double Fill = 0;
+        for (auto &[Name, Secs] : Best.PassTimes)
+          if (Name == "bubble-fill")
+            Fill += Secs;
+        Target += fmt::format("  kfac: bubble-fill {:.3f}", Fill);
+        if (AdamTotal > 0)
+          Target += fmt::format(", {:.2f}x adam", Best.total() / AdamTotal);
+      } else if (Optimizers.size() > 1) {
+        Target += "  adam";
+        AdamTotal = Best.total();
+      }
+      fmt::print(fmt::runtime(Row), C.Model, scheduleName(C.Schedule), C.S, C.V, C.N, C.D, Tasks,
+                 static_cast<int64_t>(V("edges")), Secs("passes"), Secs("verify"),
+                 Secs("toplan"), Secs("serialize"), Secs("write"), Secs("free"),
+                 fmt::format("{:.3f}", Best.total()),
+                 fmt::format("{:.3f}", MaxIt->total() - Best.total()),
+                 fmt::format("{:.3f}", Best.CpuSeconds), fmt::format("{:.0f}", PeakMiB), Target);
       std::fflush(stdout);
-      continue;
-    }
-    auto [MinIt, MaxIt] = std::minmax_element(
-        Runs.begin(), Runs.end(),
-        [](const RunResult &A, const RunResult &B) { return A.total() < B.total(); });
-    const RunResult &Best = *MinIt;
-    double PeakMiB = 0;
-    for (const RunResult &R : Runs)
-      PeakMiB = std::max(PeakMiB, R.PeakMiB);
-    auto V = [&](const char *K) { return Best.at(K); };
-    auto Secs = [&](const char *K) { return fmt::format("{:.3f}", V(K)); };
-    const int64_t Tasks = static_cast<int64_t>(V("tasks"));
-    std::string Target = "-";
-    if (Tasks >= TargetTasks)
-      Target = Best.total() < TargetSeconds && PeakMiB < TargetMiB ? "met" : "MISSED";
-    fmt::print(fmt::runtime(Row), C.Model, scheduleName(C.Schedule), C.S, C.V, C.N, C.D, Tasks,
-               static_cast<int64_t>(V("edges")), Secs("passes"), Secs("verify"),
-               Secs("toplan"), Secs("serialize"), Secs("write"), Secs("free"),
-               fmt::format("{:.3f}", Best.total()),
-               fmt::format("{:.3f}", MaxIt->total() - Best.total()),
-               fmt::format("{:.3f}", Best.CpuSeconds), fmt::format("{:.0f}", PeakMiB), Target);
-    std::fflush(stdout);
-    if (DetailOpt || Tasks >= TargetTasks) {
-      std::string D = fmt::format("{} {} S={} V={} N={}: {} tasks; passes:", C.Model,
-                                  scheduleName(C.Schedule), C.S, C.V, C.N, Tasks);
-      for (auto &[Name, Secs] : Best.PassTimes)
-        D += fmt::format(" {} {:.3f}", Name, Secs);
-      D += fmt::format("; verifier after every pass and in the verify pass {:.3f}; toPlan "
-                       "{:.3f}, serialise {:.3f}, write {:.3f}, free {:.3f}, load {:.3f}; plan "
-                       "{:.1f} MiB; peak RSS after the passes {:.0f} MiB, after toPlan {:.0f} MiB",
-                       V("verify"), V("toplan"), V("serialize"), V("write"),
-                       V("free"), V("load"), V("planbytes") / (1 << 20), V("rss_passes"),
-                       V("rss_toplan"));
-      Details.push_back(std::move(D));
+      if (DetailOpt || Tasks >= TargetTasks) {
+        std::string D = fmt::format("{} {} S={} V={} N={} {}: {} tasks; passes:", C.Model,
+                                    scheduleName(C.Schedule), C.S, C.V, C.N, Opt, Tasks);
+        for (auto &[Name, Secs] : Best.PassTimes)
+          D += fmt::format(" {} {:.3f}", Name, Secs);
+        D += fmt::format("; verifier after every pass and in the verify pass {:.3f}; toPlan "
+                         "{:.3f}, serialise {:.3f}, write {:.3f}, free {:.3f}, load {:.3f}; plan "
+                         "{:.1f} MiB; peak RSS after the passes {:.0f} MiB, after toPlan {:.0f} "
+                         "MiB",
+                         V("verify"), V("toplan"), V("serialize"), V("write"), V("free"),
+                         V("load"), V("planbytes") / (1 << 20), V("rss_passes"), V("rss_toplan"));
+        Details.push_back(std::move(D));
+      }
     }
   }
   if (!Details.empty()) {
@@ -540,14 +570,12 @@ int benchMain(int Argc, char **Argv) {
   cl::ParseCommandLineOptions(Argc, Argv,
                               "pfc-bench: compile time and peak memory of pfc on a ladder of "
                               "configurations up to millions of tasks\n");
-  proto::Optimizer Optimizer;
-  if (OptimizerOpt == "adam") {
-    Optimizer = proto::ADAM;
-  } else if (OptimizerOpt == "kfac") {
+  proto::Optimizer Optimizer = proto::ADAM;
+  if (OptimizerOpt == "kfac") {
     Optimizer = proto::KFAC;
-  } else {
+  } else if (OptimizerOpt != "adam" && (OptimizerOpt != "both" || !RunOneOpt.empty())) {
     llvm::errs() << "pfc-bench: error: unknown optimizer '" << OptimizerOpt
-                 << "'; use adam or kfac\n";
+                 << "'; use adam, kfac or both\n";
     return ExitUserError;
   }
   if (!RunOneOpt.empty()) {

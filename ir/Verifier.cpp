@@ -61,8 +61,8 @@
 //   M1. Peak memory <= capacity on every device whose capacity is known
 //       (> 0): a warning saying by how much, an error with MemoryIsError.
 //
-// Cost: O(tasks + edges), plus sorting the predecessor lists and the cycle
-// tasks of each stream.
+// Cost: O(tasks + edges), plus sorting the predecessor lists, and the cycle
+// tasks of a stream when a counting sort by step leaves them out of order.
 //
 //===----------------------------------------------------------------------===//
 #include "Verifier.h"
@@ -71,6 +71,7 @@
 #include "VerifierImpl.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace pfc {
@@ -183,11 +184,27 @@ llvm::Error Checker::checkStructure() {
         return Fail(fmt::format("pipeline {} has {} stages but none at position {}", L,
                                 Lines[L].size(), Pos));
 
-  // S3.
+  // S3. Also the compact per-task attributes the later checks use, and the
+  // lane (device stream) of every task for S4, which reads it in stream
+  // order: at random, so from a dense array rather than 64-byte Tasks.
+  // What each kind implies, looked up once per kind rather than per task.
+  struct KindInfo {
+    bool Known = false, Cycle = false;
+    StreamKind Stream = proto::COMPUTE;
+  };
+  std::array<KindInfo, proto::TaskKind_ARRAYSIZE> Kinds{};
+  for (int K = 0; K < proto::TaskKind_ARRAYSIZE; ++K)
+    if (K != proto::TASK_KIND_UNSPECIFIED && proto::TaskKind_IsValid(K))
+      Kinds[K] = {true, isCycleTask(static_cast<TaskKind>(K)),
+                  defaultStream(static_cast<TaskKind>(K))};
+  std::vector<int32_t> LaneOf(N);
+  Class.assign(N, 0);
+  DeviceOf.resize(N);
   for (TaskId T = 0; T < N; ++T) {
     const Task &Tk = P.Tasks[T];
-    if (Tk.Kind == proto::TASK_KIND_UNSPECIFIED || !proto::TaskKind_IsValid(Tk.Kind))
+    if (Tk.Kind < 0 || Tk.Kind >= proto::TaskKind_ARRAYSIZE || !Kinds[Tk.Kind].Known)
       return Fail(fmt::format("{} has no known kind", describe(T)));
+    const KindInfo &Kind = Kinds[Tk.Kind];
     if (Tk.Device < 0 || Tk.Device >= NumDevices)
       return Fail(fmt::format("{} is on a device not in [0, {})", describe(T), NumDevices));
     bool NeedsStage = Tk.Kind == proto::FORWARD || Tk.Kind == proto::BACKWARD;
@@ -203,14 +220,19 @@ llvm::Error Checker::checkStructure() {
       return Fail(
           fmt::format("{} has duration {} ms, not finite and >= 0", describe(T), Tk.DurationMs));
     if (Tk.CycleStep < 0 || Tk.DataLag < 0 ||
-        (!isCycleTask(Tk.Kind) && (Tk.CycleStep != 0 || Tk.DataLag != 0)))
-      return Fail(fmt::format(
-          "{} has cycle step {} and data lag {}; {}", describe(T), Tk.CycleStep, Tk.DataLag,
-          isCycleTask(Tk.Kind) ? "they must be >= 0" : "per-step tasks have 0 and 0"));
-    if (Tk.Stream != defaultStream(Tk.Kind))
+        (!Kind.Cycle && (Tk.CycleStep != 0 || Tk.DataLag != 0)))
+      return Fail(fmt::format("{} has cycle step {} and data lag {}; {}", describe(T), Tk.CycleStep,
+                              Tk.DataLag,
+                              Kind.Cycle ? "they must be >= 0" : "per-step tasks have 0 and 0"));
+    if (Tk.Stream != Kind.Stream)
       return Fail(fmt::format("{} is on the {} stream; a {} runs on the {} stream", describe(T),
                               streamName(Tk.Stream), taskKindName(Tk.Kind),
-                              streamName(defaultStream(Tk.Kind))));
+                              streamName(Kind.Stream)));
+    LaneOf[T] = Tk.Device * NumStreams + Tk.Stream;
+    DeviceOf[T] = Tk.Device;
+    Class[T] = (Kind.Cycle ? CycleTask : 0) | (Tk.Stream == proto::SEND ? SendTask : 0) |
+               (Tk.Stream == proto::RECV ? RecvTask : 0);
+    HasComm |= (Class[T] & (SendTask | RecvTask)) != 0;
   }
 
   // S4.
@@ -224,7 +246,7 @@ llvm::Error Checker::checkStructure() {
         };
         if (T < 0 || T >= N)
           return Fail(fmt::format("{} lists task {}, not in [0, {})", Here(), T, N));
-        if (P.Tasks[T].Device != D || P.Tasks[T].Stream != S)
+        if (LaneOf[T] != D * NumStreams + S)
           return Fail(fmt::format("{} lists {}, which runs on the {} stream of device {}", Here(),
                                   describe(T), streamName(P.Tasks[T].Stream), P.Tasks[T].Device));
         if (Placed[T]++)
@@ -241,15 +263,6 @@ llvm::Error Checker::checkStructure() {
       return Fail(
           fmt::format("dependency edge {} -> {} does not join two tasks in [0, {})", From, To, N));
   Preds = P.predecessors();
-  Class.assign(N, 0);
-  DeviceOf.resize(N);
-  for (TaskId T = 0; T < N; ++T) {
-    const Task &Tk = P.Tasks[T];
-    DeviceOf[T] = Tk.Device;
-    Class[T] = (isCycleTask(Tk.Kind) ? CycleTask : 0) | (Tk.Stream == proto::SEND ? SendTask : 0) |
-               (Tk.Stream == proto::RECV ? RecvTask : 0);
-    HasComm |= (Class[T] & (SendTask | RecvTask)) != 0;
-  }
   return llvm::Error::success();
 }
 

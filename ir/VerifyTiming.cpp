@@ -7,7 +7,9 @@
 // exclusivity between per-step tasks is one pass over each stream, and a
 // cycle task is compared with the per-step tasks of its stream at every step
 // it spans (binary search in the stream's per-step order, which T2 has shown
-// to be sorted by time).
+// to be sorted by time). The cycle tasks of a stream are put in time order
+// by a counting sort on their step (bubble-fill lists them by time within
+// the step), falling back to a comparison sort.
 //
 //===----------------------------------------------------------------------===//
 #include "VerifierImpl.h"
@@ -51,7 +53,10 @@ llvm::Error Checker::checkTiming() {
   const double Eps = 1e-6 + 1e-9 * K * T;
   auto Timed = [&](TaskId X) { return CycleTimed || !isCycle(X); };
 
-  // T1, T2 (bounds), T3 (placement within the cycle).
+  // T1, T2 (bounds), T3 (placement within the cycle). The cycle step of
+  // every cycle task is copied to a dense array for the stream check, which
+  // reads it in stream order.
+  std::vector<int32_t> StepOf(CycleTimed ? N : 0);
   for (TaskId X = 0; X < N; ++X) {
     if (!Timed(X))
       continue;
@@ -68,6 +73,7 @@ llvm::Error Checker::checkTiming() {
       continue;
     }
     const int32_t Step = P.Tasks[X].CycleStep;
+    StepOf[X] = Step;
     if (Step >= K)
       return Fail(fmt::format("{} runs in a step outside the cycle of {} steps", describe(X), K));
     if (Start[X] < Step * T - Eps || Start[X] > (Step + 1) * T + Eps)
@@ -102,7 +108,8 @@ llvm::Error Checker::checkTiming() {
 
   // T2, T4: one task at a time per stream.
   Overlap Found;
-  std::vector<TaskId> PerStep, Cycle;
+  std::vector<TaskId> PerStep, Cycle, ByStep;
+  std::vector<size_t> StepCount;
   for (const std::vector<TaskId> &Stream : P.Streams) {
     PerStep.clear();
     Cycle.clear();
@@ -119,9 +126,25 @@ llvm::Error Checker::checkTiming() {
       }
     if (Cycle.empty() || !InTimeOrder)
       continue; // the search below needs the per-step tasks in time order
-    std::sort(Cycle.begin(), Cycle.end(), [&](TaskId A, TaskId B) {
+    // Cycle tasks by start (ties by id). Bubble-fill lists them by time
+    // within their step, so a counting sort by step usually puts them in
+    // order; sort only if it did not.
+    auto ByStart = [&](TaskId A, TaskId B) {
       return Start[A] != Start[B] ? Start[A] < Start[B] : A < B;
-    });
+    };
+    if (!std::is_sorted(Cycle.begin(), Cycle.end(), ByStart)) {
+      StepCount.assign(static_cast<size_t>(K) + 1, 0);
+      for (TaskId C : Cycle)
+        ++StepCount[StepOf[C] + 1];
+      for (int32_t S = 0; S < K; ++S)
+        StepCount[S + 1] += StepCount[S];
+      ByStep.resize(Cycle.size());
+      for (TaskId C : Cycle)
+        ByStep[StepCount[StepOf[C]]++] = C;
+      Cycle.swap(ByStep);
+      if (!std::is_sorted(Cycle.begin(), Cycle.end(), ByStart))
+        std::sort(Cycle.begin(), Cycle.end(), ByStart);
+    }
     TaskId Latest = NoTask;
     for (TaskId C : Cycle) {
       if (Latest != NoTask && Start[C] < End[Latest] - Eps)

@@ -29,19 +29,29 @@ namespace {
 
 constexpr int DefaultMaxSteps = 64;
 
-/// Step time and per-device busy time with preconditioning free: the plan
-/// as a first-order optimizer would run it.
-llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(const Program &P) {
-  Program Q = P;
-  for (Task &T : Q.Tasks)
-    if (T.Kind == proto::PRECONDITION)
-      T.DurationMs = 0;
-  if (llvm::Error E = simulateProgram(Q))
-    return std::move(E);
+/// Step time and per-device busy time with preconditioning free (the plan
+/// as a first-order optimizer would run it); then simulates \p P as it is.
+/// Done in place: copying a plan of a million tasks costs more than
+/// simulating it.
+llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(Program &P) {
+  std::vector<std::pair<TaskId, double>> Saved;
+  for (TaskId T = 0; T < P.numTasks(); ++T)
+    if (P.Tasks[T].Kind == proto::PRECONDITION) {
+      Saved.emplace_back(T, P.Tasks[T].DurationMs);
+      P.Tasks[T].DurationMs = 0;
+    }
+  llvm::Error Free = simulateProgram(P);
+  for (auto [T, Ms] : Saved)
+    P.Tasks[T].DurationMs = Ms;
+  if (Free)
+    return Free;
   std::vector<double> Busy;
-  for (const DeviceStats &S : Q.Stats)
+  for (const DeviceStats &S : P.Stats)
     Busy.push_back(S.BusyMs);
-  return std::make_pair(Q.Time.StepTimeMs, Busy);
+  const double Step = P.Time.StepTimeMs;
+  if (llvm::Error Real = simulateProgram(P))
+    return Real;
+  return std::make_pair(Step, Busy);
 }
 
 class BubbleFillPass : public Pass {
@@ -54,8 +64,6 @@ public:
     auto Before = withoutKfac(P);
     if (!Before)
       return Before.takeError();
-    if (llvm::Error E = simulateProgram(P))
-      return std::move(E);
     const double Step = P.Time.StepTimeMs;
     const int MaxSteps = P.Options.kfac().max_refresh_steps() > 0
                              ? P.Options.kfac().max_refresh_steps()
@@ -187,19 +195,43 @@ private:
       P.Time.BubbleFraction = Share / std::max<size_t>(1, P.Stats.size());
     }
     // Streams in order of time within the step; per-step tasks keep their
-    // simulated order and come first on ties.
-    std::vector<int32_t> Position(P.numTasks(), 0);
-    for (const auto &Stream : P.Streams)
-      for (size_t I = 0; I < Stream.size(); ++I)
-        Position[Stream[I]] = static_cast<int32_t>(I);
-    auto Key = [&](TaskId T) {
-      bool Cycle = isCycleTask(P.Tasks[T].Kind);
-      double Relative = P.Time.Start[T] - (Cycle ? P.Tasks[T].CycleStep * StepMs : 0);
-      return std::tuple(Relative, Cycle, Cycle ? T : Position[T]);
+    // simulated order and come first on ties: sorted by (time within the
+    // step, cycle task, its id or its position), merging the per-step tasks
+    // (already in time order, as simulated) with the sorted cycle tasks.
+    struct Keyed {
+      double Relative;
+      int32_t Tie; ///< position in the stream (per-step) or id (cycle)
+      TaskId T;
     };
-    for (auto &Stream : P.Streams)
-      std::sort(Stream.begin(), Stream.end(),
-                [&](TaskId A, TaskId B) { return Key(A) < Key(B); });
+    auto Less = [](const Keyed &A, const Keyed &B) {
+      return A.Relative != B.Relative ? A.Relative < B.Relative : A.Tie < B.Tie;
+    };
+    std::vector<Keyed> PerStep, Cycle;
+    for (auto &Stream : P.Streams) {
+      PerStep.clear();
+      Cycle.clear();
+      for (size_t I = 0; I < Stream.size(); ++I) {
+        TaskId T = Stream[I];
+        if (isCycleTask(P.Tasks[T].Kind))
+          Cycle.push_back({P.Time.Start[T] - P.Tasks[T].CycleStep * StepMs, T, T});
+        else
+          PerStep.push_back({P.Time.Start[T], static_cast<int32_t>(I), T});
+      }
+      const bool InOrder = std::is_sorted(PerStep.begin(), PerStep.end(), Less);
+      if (Cycle.empty() && InOrder)
+        continue;
+      if (!InOrder)
+        std::sort(PerStep.begin(), PerStep.end(), Less);
+      std::sort(Cycle.begin(), Cycle.end(), Less);
+      // On equal times the per-step task goes first: merge takes from the
+      // first range unless the second is strictly less.
+      auto Out = Stream.begin();
+      auto A = PerStep.begin(), B = Cycle.begin();
+      while (A != PerStep.end() || B != Cycle.end())
+        *Out++ = (B == Cycle.end() || (A != PerStep.end() && !(B->Relative < A->Relative)))
+                     ? (A++)->T
+                     : (B++)->T;
+    }
   }
 
   static void writeReport(Program &P, const CycleProblem &Problem, double StepWithout,

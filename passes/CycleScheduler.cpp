@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <queue>
+#include <tuple>
 
 namespace pfc {
 
@@ -30,8 +32,9 @@ CycleProblem::CycleProblem(const Program &P) {
     }
   const int32_t M = size();
   StepReady.assign(M, -1);
-  Preds.assign(M, {});
-  Succs.assign(M, {});
+  // Edges among cycle tasks as two CSR adjacencies (in edge order).
+  Preds.Offsets.assign(M + 1, 0);
+  Succs.Offsets.assign(M + 1, 0);
   for (auto [From, To] : P.Edges) {
     int32_t J = IndexOf[To];
     if (J < 0)
@@ -40,8 +43,25 @@ CycleProblem::CycleProblem(const Program &P) {
     if (I < 0) {
       StepReady[J] = std::max(StepReady[J], P.Time.End[From]);
     } else {
-      Preds[J].push_back(I);
-      Succs[I].push_back(J);
+      ++Preds.Offsets[J + 1];
+      ++Succs.Offsets[I + 1];
+    }
+  }
+  for (int32_t I = 0; I < M; ++I) {
+    Preds.Offsets[I + 1] += Preds.Offsets[I];
+    Succs.Offsets[I + 1] += Succs.Offsets[I];
+  }
+  Preds.Targets.resize(Preds.Offsets[M]);
+  Succs.Targets.resize(Succs.Offsets[M]);
+  {
+    std::vector<int32_t> PredAt(Preds.Offsets.begin(), Preds.Offsets.end() - 1);
+    std::vector<int32_t> SuccAt(Succs.Offsets.begin(), Succs.Offsets.end() - 1);
+    for (auto [From, To] : P.Edges) {
+      int32_t J = IndexOf[To], I = IndexOf[From];
+      if (J >= 0 && I >= 0) {
+        Preds.Targets[PredAt[J]++] = I;
+        Succs.Targets[SuccAt[I]++] = J;
+      }
     }
   }
   // Priority: the task's duration plus the longest chain after it. Tasks
@@ -52,7 +72,7 @@ CycleProblem::CycleProblem(const Program &P) {
     Changed = false;
     for (int32_t I = M - 1; I >= 0; --I) {
       double Best = 0;
-      for (int32_t S : Succs[I])
+      for (int32_t S : Succs.of(I))
         Best = std::max(Best, Priority[S]);
       double V = P.Tasks[Tasks[I]].DurationMs + Best;
       if (V > Priority[I] + 1e-12) {
@@ -63,20 +83,41 @@ CycleProblem::CycleProblem(const Program &P) {
   }
   Busy.assign(static_cast<size_t>(P.numDevices()) * NumStreams, {});
   Shortest.assign(Busy.size(), HUGE_VAL);
-  for (TaskId T : Tasks) {
-    double &Min = Shortest[static_cast<size_t>(P.Tasks[T].Device) * NumStreams +
-                           P.Tasks[T].Stream];
-    Min = std::min(Min, P.Tasks[T].DurationMs);
+  Used.assign(Busy.size(), 0);
+  Duration.resize(M);
+  LaneOf.resize(M);
+  for (int32_t I = 0; I < M; ++I) {
+    const Task &Tk = P.Tasks[Tasks[I]];
+    const int32_t Lane = Tk.Device * NumStreams + Tk.Stream;
+    Duration[I] = Tk.DurationMs;
+    LaneOf[I] = Lane;
+    Shortest[Lane] = std::min(Shortest[Lane], Tk.DurationMs);
+    Used[Lane] = 1;
   }
   for (double &Min : Shortest)
     if (Min == HUGE_VAL)
       Min = 0;
+  // Only lanes with cycle tasks need their busy intervals.
   for (TaskId T = 0; T < N; ++T) {
     const Task &Tk = P.Tasks[T];
-    if (isCycleTask(Tk.Kind) || Tk.DurationMs <= 0)
+    const size_t Lane = static_cast<size_t>(Tk.Device) * NumStreams + Tk.Stream;
+    if (isCycleTask(Tk.Kind) || Tk.DurationMs <= 0 || !Used[Lane])
       continue;
-    Busy[static_cast<size_t>(Tk.Device) * NumStreams + Tk.Stream].emplace_back(P.Time.Start[T],
-                                                                               P.Time.End[T]);
+    Busy[Lane].emplace_back(P.Time.Start[T], P.Time.End[T]);
+  }
+  for (auto &Lane : Busy)
+    std::sort(Lane.begin(), Lane.end());
+  // The list policy takes ready tasks by decreasing priority, ties by index:
+  // rank them once.
+  std::vector<std::pair<double, int32_t>> Keys(M);
+  for (int32_t I = 0; I < M; ++I)
+    Keys[I] = {-Priority[I], I};
+  std::sort(Keys.begin(), Keys.end());
+  ByPriority.resize(M);
+  Rank.resize(M);
+  for (int32_t R = 0; R < M; ++R) {
+    ByPriority[R] = Keys[R].second;
+    Rank[Keys[R].second] = R;
   }
 }
 
@@ -87,81 +128,125 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
   std::vector<GapTimeline> Lanes;
   Lanes.reserve(Busy.size());
   for (size_t L = 0; L < Busy.size(); ++L)
-    Lanes.emplace_back(Busy[L], StepMs, Steps, Shortest[L]);
+    Lanes.emplace_back(Busy[L], StepMs, Used[L] ? Steps : 0, Shortest[L]);
+  // Work still to place per lane: once it exceeds the lane's free time (a
+  // task may overrun its gap by GapTimeline::Eps) the attempt cannot
+  // succeed, so it stops there; the answer is the same.
+  std::vector<double> WorkLeft(Busy.size(), 0);
+  std::vector<int32_t> TasksLeft(Busy.size(), 0);
+  for (int32_t I = 0; I < M; ++I) {
+    WorkLeft[LaneOf[I]] += Duration[I];
+    ++TasksLeft[LaneOf[I]];
+  }
+  const double Slack = 1e-6 + 1e-9 * StepMs * Steps;
   std::vector<double> Start(M, -1), End(M, 0);
   std::vector<int> &Lags = Result.DataLag;
   Lags.assign(M, 0);
   const double CycleEnd = StepMs * Steps;
 
   auto PlaceOne = [&](int32_t I) {
-    const Task &Tk = P.Tasks[Tasks[I]];
-    GapTimeline &Lane = Lanes[static_cast<size_t>(Tk.Device) * NumStreams + Tk.Stream];
+    const double Dur = Duration[I];
+    GapTimeline &Lane = Lanes[LaneOf[I]];
     double Ready = 0;
-    for (int32_t Q : Preds[I])
+    for (int32_t Q : Preds.of(I))
       Ready = std::max(Ready, End[Q]);
     GapTimeline::Fit At;
     int Lag = 0;
     if (StepReady[I] < 0) {
-      At = Lane.earliestFit(Ready, Tk.DurationMs, CycleEnd);
+      At = Lane.earliestFit(Ready, Dur, CycleEnd);
     } else {
       // Curvature uses the data of step D: it runs after that step's
       // forward/backward, in step D or, keeping its data one step longer, in
       // step D+1. Data of the previous cycle's last step can be used at the
       // start of step 0, before this cycle's instance is produced.
+      //
+      // The first fit from D's ready time is the first fit from any earlier
+      // ready time up to that fit's start, so one search serves every D
+      // until D's ready time passes it (only the deadline differs).
       const double R = StepReady[I];
+      GapTimeline::Fit Known;
+      bool Searched = false;
       for (int D = static_cast<int>(std::floor(Ready / StepMs)); D < Steps && !At.ok(); ++D) {
-        At = Lane.earliestFit(std::max(Ready, D * StepMs + R), Tk.DurationMs,
-                              std::min((D + 2) * StepMs, CycleEnd));
-        Lag = At.ok() ? static_cast<int>(std::floor(At.Start / StepMs + 1e-12)) - D : 0;
+        const double From = std::max(Ready, D * StepMs + R);
+        if (!Searched || From > Known.Start) {
+          Known = Lane.firstFit(From, Dur);
+          Searched = true;
+          if (!Known.ok())
+            break; // nothing fits after From, so nothing after any later D's
+        }
+        if (GapTimeline::endsBy(Known, Dur, std::min((D + 2) * StepMs, CycleEnd))) {
+          At = Known;
+          Lag = static_cast<int>(std::floor(At.Start / StepMs + 1e-12)) - D;
+        } else if (StepMs > 1e-3 && Dur <= StepMs) {
+          // Every D whose window ends a step or more before the fit does
+          // fails too, and its ready time is still before the fit: skip it.
+          D = std::max(D, static_cast<int>(std::floor((Known.Start + Dur) / StepMs)) - 3);
+        }
       }
       if (!At.ok() && Ready <= 0) {
-        At = Lane.earliestFit(0, Tk.DurationMs, std::min(R, StepMs));
+        At = Lane.earliestFit(0, Dur, std::min(R, StepMs));
         Lag = 1;
       }
     }
     if (!At.ok())
       return false;
-    Lane.reserve(At, Tk.DurationMs);
+    Lane.reserve(At, Dur);
+    double &Left = WorkLeft[LaneOf[I]];
+    Left -= Dur;
+    if (Left > Lane.freeTime() + Slack + 2 * GapTimeline::Eps * --TasksLeft[LaneOf[I]])
+      return false;
     Start[I] = At.Start;
-    End[I] = At.Start + Tk.DurationMs;
+    End[I] = At.Start + Dur;
     Lags[I] = Lag;
     return true;
   };
 
   if (Config.FixedOrder) {
-    std::vector<int32_t> Order(M);
-    for (int32_t I = 0; I < M; ++I)
-      Order[I] = I;
-    std::stable_sort(Order.begin(), Order.end(), [&](int32_t A, int32_t B) {
-      const Task &X = P.Tasks[Tasks[A]], &Y = P.Tasks[Tasks[B]];
-      return std::tuple(kindRank(X.Kind), X.Microbatch, X.Layer) <
-             std::tuple(kindRank(Y.Kind), Y.Microbatch, Y.Layer);
-    });
-    for (int32_t I : Order)
+    if (static_cast<int32_t>(Fixed.size()) != M) {
+      Fixed.resize(M);
+      for (int32_t I = 0; I < M; ++I)
+        Fixed[I] = I;
+      std::stable_sort(Fixed.begin(), Fixed.end(), [&](int32_t A, int32_t B) {
+        const Task &X = P.Tasks[Tasks[A]], &Y = P.Tasks[Tasks[B]];
+        return std::tuple(kindRank(X.Kind), X.Microbatch, X.Layer) <
+               std::tuple(kindRank(Y.Kind), Y.Microbatch, Y.Layer);
+      });
+    }
+    for (int32_t I : Fixed)
       if (!PlaceOne(I))
         return {};
     Result.Start = std::move(Start);
     return Result;
   }
 
-  auto Lower = [&](int32_t A, int32_t B) {
-    return Priority[A] != Priority[B] ? Priority[A] < Priority[B] : A > B;
-  };
-  std::priority_queue<int32_t, std::vector<int32_t>, decltype(Lower)> Ready(Lower);
+  // Ready tasks by rank: those ready from the start are taken in rank order
+  // straight from ByPriority; those freed by a placement go through a heap.
   std::vector<int32_t> Waiting(M);
   for (int32_t I = 0; I < M; ++I)
-    if ((Waiting[I] = static_cast<int32_t>(Preds[I].size())) == 0)
-      Ready.push(I);
+    Waiting[I] = static_cast<int32_t>(Preds.of(I).size());
+  std::priority_queue<int32_t, std::vector<int32_t>, std::greater<>> Freed;
+  size_t Next = 0;
+  auto SkipDependent = [&] {
+    while (Next < ByPriority.size() && !Preds.of(ByPriority[Next]).empty())
+      ++Next;
+  };
+  SkipDependent();
   int32_t Placed = 0;
-  while (!Ready.empty()) {
-    int32_t I = Ready.top();
-    Ready.pop();
+  while (Next < ByPriority.size() || !Freed.empty()) {
+    int32_t I;
+    if (!Freed.empty() && (Next == ByPriority.size() || Freed.top() < static_cast<int32_t>(Next))) {
+      I = ByPriority[Freed.top()];
+      Freed.pop();
+    } else {
+      I = ByPriority[Next++];
+      SkipDependent();
+    }
     if (!PlaceOne(I))
       return {};
     ++Placed;
-    for (int32_t S : Succs[I])
+    for (int32_t S : Succs.of(I))
       if (--Waiting[S] == 0)
-        Ready.push(S);
+        Freed.push(Rank[S]);
   }
   if (Placed != M)
     return {};

@@ -15,6 +15,14 @@
 // that fits) and FixedOrder (PipeFisher: curvature, then all-reduce, then
 // inversion, each at the first gap that fits).
 //
+// Cost of one placement of M tasks: O(M log M) for the ready heap and
+// O(log G + GapTimeline::BlockCapacity) per gap search over G gaps; a
+// curvature task needs one search for all the data steps it may use, bar
+// rare re-searches. What does not depend on the cycle length (ranks,
+// dependencies, busy intervals) is computed once per CycleProblem. An
+// attempt that cannot succeed (a stream with more work left than free time)
+// stops early.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_PASSES_CYCLESCHEDULER_H
 #define PFC_PASSES_CYCLESCHEDULER_H
@@ -58,12 +66,20 @@ public:
 
 private:
   std::vector<TaskId> Tasks;
-  std::vector<int32_t> IndexOf;    ///< task id -> index in Tasks, -1 otherwise
-  std::vector<double> StepReady;   ///< latest per-step predecessor end, -1 if none
-  std::vector<double> Priority;    ///< longest chain of cycle work from the task on
-  std::vector<std::vector<int32_t>> Preds, Succs;
-  std::vector<std::vector<std::pair<double, double>>> Busy;
-  std::vector<double> Shortest; ///< per lane: the shortest cycle task on it
+  std::vector<int32_t> IndexOf;  ///< task id -> index in Tasks, -1 otherwise
+  std::vector<double> StepReady; ///< latest per-step predecessor end, -1 if none
+  std::vector<double> Duration;  ///< dense copies of what placing reads
+  std::vector<int32_t> LaneOf;   ///< device * NumStreams + stream
+  std::vector<double> Priority;  ///< longest chain of cycle work from the task on
+  Adjacency Preds, Succs;        ///< among cycle tasks, by index
+  std::vector<std::vector<std::pair<double, double>>> Busy; ///< sorted
+  std::vector<double> Shortest; ///< per lane: the shortest cycle task on it, 0 if none
+  std::vector<char> Used;       ///< per lane: whether any cycle task runs on it
+  /// List policy: indices by decreasing priority, ties by index (the order
+  /// ready tasks are taken in), and each index's rank in it.
+  std::vector<int32_t> ByPriority, Rank;
+  /// Fixed-order policy: the order, computed on first use.
+  mutable std::vector<int32_t> Fixed;
 };
 
 } // namespace pfc

@@ -87,6 +87,11 @@ public:
                               std::max(0, std::min(Blocks, St.LayerEnd - 1) -
                                               std::max(1, St.LayerBegin) + 1);
     const double CurvatureMaxPiece = CurvaturePerDevice <= MaxSplitCurvature ? MaxPiece : -1;
+    reserveFor(P, Fwd, OptStep, Blocks,
+               piecesFor(Cost.CurvatureAMs, CurvatureMaxPiece, MaxCurvaturePieces) +
+                   piecesFor(Cost.CurvatureBMs, CurvatureMaxPiece, MaxCurvaturePieces),
+               piecesFor(Cost.InvertAMs, MaxPiece, MaxInversionPieces) +
+                   piecesFor(Cost.InvertBMs, MaxPiece, MaxInversionPieces));
     std::vector<TaskId> Redirect(P.numTasks(), NoTask); // optimizer step -> its precondition
     for (int32_t S = 0; S < P.numStages(); ++S) {
       const Stage St = P.Stages[S];
@@ -147,6 +152,37 @@ private:
     T.Microbatch = Mb;
     T.Layer = Layer;
     return T;
+  }
+
+  /// Sizes the task, edge and stream vectors once for what run() adds (it
+  /// doubles the tasks of a plan, which would otherwise be copied as the
+  /// vectors grow): per block of a stage, \p CurvPieces curvature tasks per
+  /// micro-batch, each with an edge in and one out, the factor all-reduce
+  /// and \p InvPieces inversion pieces; a preconditioning task per stage.
+  static void reserveFor(Program &P, const std::vector<TaskId> &Fwd,
+                         const std::vector<TaskId> &OptStep, int32_t Blocks,
+                         int32_t CurvPieces, int32_t InvPieces) {
+    const int32_t N = P.Options.microbatches();
+    int64_t Tasks = 0, Edges = 0;
+    std::vector<int64_t> PerDevice(P.numDevices(), 0);
+    for (int32_t S = 0; S < P.numStages(); ++S) {
+      const Stage &St = P.Stages[S];
+      const int64_t Layers =
+          std::max(0, std::min(Blocks, St.LayerEnd - 1) - std::max(1, St.LayerBegin) + 1);
+      int64_t Mbs = 0;
+      for (int32_t Mb = 0; Mb < N; ++Mb)
+        Mbs += Fwd[static_cast<size_t>(S) * N + Mb] != NoTask;
+      const int64_t Stage = Layers * (Mbs * CurvPieces + 1 + InvPieces);
+      Tasks += Stage + 1;
+      Edges += Layers * (2 * Mbs * CurvPieces + 2 + InvPieces) + 2 * (OptStep[S] != NoTask);
+      PerDevice[St.Device] += Stage + 1;
+    }
+    P.Tasks.reserve(P.Tasks.size() + Tasks);
+    P.Edges.reserve(P.Edges.size() + Edges);
+    for (int32_t D = 0; D < P.numDevices(); ++D) {
+      auto &Compute = P.stream(D, proto::COMPUTE);
+      Compute.reserve(Compute.size() + PerDevice[D]);
+    }
   }
 
   /// Curvature of one micro-batch, in independent pieces over its token
