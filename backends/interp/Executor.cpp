@@ -1,14 +1,9 @@
 //===- Executor.cpp - runs one training step of a plan on the CPU ----------===//
 //
-// All scheduling state (task states, stream positions, all-reduce arrivals)
-// lives under one mutex; kernels run outside it. A task's output tensor sits
-// in its slot of Outputs until its single consumer moves it out: the next
-// stage's compute task on the same device, or the SEND that posts it to the
-// channel its RECV reads. The mutex hand-off orders a slot's write before
-// its read. When every live device waits and no device has a runnable task,
-// the plan deadlocks and the step fails instead of hanging. Cycle tasks not
-// due this step start out done; so do the edges a lagged curvature's data
-// satisfied in the previous step.
+// The CPU TaskRunner. A task's output tensor sits in its slot of Outputs
+// until its single consumer moves it out: the next stage's compute task on
+// the same device, or the SEND that posts it to the channel its RECV reads.
+// The walker's mutex hand-off orders a slot's write before its read.
 //
 //===----------------------------------------------------------------------===//
 #include "Executor.h"
@@ -17,147 +12,35 @@
 
 #include "ir/Diagnostics.h"
 
-#include <array>
 #include <chrono>
-#include <condition_variable>
-#include <map>
-#include <mutex>
-#include <thread>
 
 namespace pfc::interp {
 namespace {
 
-enum class TaskState : uint8_t { Waiting, Running, Done };
-
-constexpr std::array<StreamKind, NumStreams> StreamOrder{proto::RECV, proto::SEND,
-                                                         proto::COLLECTIVE, proto::COMPUTE};
-
-template <typename T> class StepRun {
+template <typename T> class CpuRunner : public TaskRunner {
 public:
-  StepRun(const Program &P, const std::vector<Model<T> *> &Replicas,
-          const std::vector<Optimizer<T> *> &Optimizers, KfacTasks<T> &Kfac,
-          std::span<const Batch> Batches, T LossScale)
-      : P(P), Replicas(Replicas), Optimizers(Optimizers), Kfac(Kfac), Batches(Batches),
-        Preds(P.predecessors()), State(P.Tasks.size(), TaskState::Waiting),
-        Next(P.Devices.size()), Outputs(P.Tasks.size()), Losses(Batches.size(), 0.0),
-        TaskMs(P.Tasks.size(), -1.0), LossScale(LossScale), Live(P.numDevices()) {
-    for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
-      const Task &Tk = P.Tasks[Id];
-      if (isCycleTask(Tk.Kind) && !Kfac.runs(Tk))
-        State[Id] = TaskState::Done;
-      if (Tk.Kind == proto::ALL_REDUCE || Tk.Kind == proto::FACTOR_ALL_REDUCE) {
-        const Stage &St = P.Stages[Tk.Stage];
-        Groups[{Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer}].push_back(Id);
-      }
-    }
-  }
+  CpuRunner(const PlanWalker &W, const std::vector<Model<T> *> &Replicas,
+            const std::vector<Optimizer<T> *> &Optimizers, KfacTasks<T> &Kfac,
+            std::span<const Batch> Batches, T LossScale)
+      : W(W), P(W.program()), Replicas(Replicas), Optimizers(Optimizers), Kfac(Kfac),
+        Batches(Batches), Outputs(P.Tasks.size()), Losses(Batches.size(), 0.0),
+        LossScale(LossScale) {}
 
-  llvm::Error run() {
-    std::vector<std::thread> Threads;
-    for (int32_t D = 0; D < P.numDevices(); ++D)
-      Threads.emplace_back([this, D] { deviceLoop(D); });
-    for (auto &Th : Threads)
-      Th.join();
-    if (!Failure.empty())
-      return userError("pfc-run: error: {}", Failure);
-    return llvm::Error::success();
+  bool skipped(const Task &Tk) const override { return isCycleTask(Tk.Kind) && !Kfac.runs(Tk); }
+  bool satisfiedEarlier(const Task &Tk, const Task &Pred) const override {
+    return Kfac.satisfiedEarlier(Tk, Pred);
   }
 
   StepResult result() const {
     StepResult R;
     R.MicrobatchLoss = Losses;
-    R.TaskMs = TaskMs;
     for (size_t I = 0; I < Losses.size(); ++I)
       R.Loss += Losses[I] * static_cast<double>(Batches[I].Tokens.size()) *
                 static_cast<double>(LossScale);
     return R;
   }
 
-private:
-  /// The runnable head of one of device \p D's streams, or NoTask. Skips
-  /// heads already done (all-reduces completed by another member).
-  TaskId findReady(int32_t D) {
-    for (StreamKind S : StreamOrder) {
-      const auto &Stream = P.stream(D, S);
-      size_t &Pos = Next[static_cast<size_t>(D)][S];
-      while (Pos < Stream.size() && State[Stream[Pos]] == TaskState::Done)
-        ++Pos;
-      if (Pos == Stream.size() || State[Stream[Pos]] != TaskState::Waiting)
-        continue;
-      bool Ready = true;
-      const Task &Tk = P.Tasks[Stream[Pos]];
-      for (TaskId Pred : Preds.of(Stream[Pos]))
-        Ready &= State[Pred] == TaskState::Done || Kfac.satisfiedEarlier(Tk, P.Tasks[Pred]);
-      if (Ready)
-        return Stream[Pos];
-    }
-    return NoTask;
-  }
-
-  bool finished(int32_t D) {
-    for (int S = 0; S < NumStreams; ++S)
-      if (Next[static_cast<size_t>(D)][S] < P.stream(D, static_cast<StreamKind>(S)).size())
-        return false;
-    return true;
-  }
-
-  void deviceLoop(int32_t D) {
-    std::unique_lock<std::mutex> Lock(Mu);
-    while (Failure.empty()) {
-      TaskId Id = findReady(D);
-      if (Id == NoTask) {
-        if (finished(D))
-          break;
-        if (Waiting + 1 == Live && !anyReady()) {
-          Failure = "the plan deadlocks: no device can start its next task";
-          break;
-        }
-        ++Waiting;
-        Cv.wait(Lock);
-        --Waiting;
-        continue;
-      }
-      State[Id] = TaskState::Running;
-      Lock.unlock();
-      const auto Start = std::chrono::steady_clock::now();
-      const bool Ended = execute(Id);
-      const std::chrono::duration<double, std::milli> Took =
-          std::chrono::steady_clock::now() - Start;
-      Lock.lock();
-      TaskMs[Id] = Took.count();
-      if (Ended)
-        State[Id] = TaskState::Done;
-      Cv.notify_all();
-    }
-    --Live;
-    Cv.notify_all();
-  }
-
-  bool anyReady() {
-    for (int32_t D = 0; D < P.numDevices(); ++D)
-      if (findReady(D) != NoTask)
-        return true;
-    return false;
-  }
-
-  /// Moves the tensor a compute task consumes out of its producer's slot:
-  /// a RECV of the right kind, or a compute task of the same kind on another
-  /// stage of this device. Empty for the first forward and the last backward.
-  Tensor<T> takeInput(TaskId Id) {
-    const Task &Tk = P.Tasks[Id];
-    const TaskKind Recv = Tk.Kind == proto::FORWARD ? proto::RECV_ACTIVATION
-                                                    : proto::RECV_GRADIENT;
-    for (TaskId Pred : Preds.of(Id)) {
-      const Task &Pk = P.Tasks[Pred];
-      if (Pk.Kind == Recv || (Pk.Kind == Tk.Kind && Pk.Stage != Tk.Stage))
-        return std::move(Outputs[Pred]);
-    }
-    return {};
-  }
-
-  /// Runs a task; false when it has not ended (an all-reduce member waiting
-  /// for the rest of its group).
-  bool execute(TaskId Id) {
+  llvm::Error run(TaskId Id) override {
     const Task &Tk = P.Tasks[Id];
     switch (Tk.Kind) {
     case proto::FORWARD:
@@ -165,7 +48,8 @@ private:
       const Stage &St = P.Stages[Tk.Stage];
       Model<T> &M = *Replicas[static_cast<size_t>(St.Pipeline)];
       const int32_t Mb = Tk.Microbatch;
-      Tensor<T> In = takeInput(Id);
+      const TaskId From = W.producer(Id);
+      Tensor<T> In = From == NoTask ? Tensor<T>() : std::move(Outputs[From]);
       if (Tk.Kind == proto::FORWARD) {
         Tensor<T> Out = M.forward(St.LayerBegin, St.LayerEnd, Mb, Batches[Mb], In);
         if (St.LayerEnd == M.numLayers())
@@ -175,60 +59,47 @@ private:
       } else {
         Outputs[Id] = M.backward(St.LayerBegin, St.LayerEnd, Mb, In, LossScale);
       }
-      return true;
+      break;
     }
     case proto::SEND_ACTIVATION:
     case proto::SEND_GRADIENT:
-      for (TaskId Pred : Preds.of(Id))
-        if (isCompute(P.Tasks[Pred].Kind))
-          Outputs[Id] = std::move(Outputs[Pred]);
-      return true;
+      if (TaskId From = W.producer(Id); From != NoTask)
+        Outputs[Id] = std::move(Outputs[From]);
+      break;
     case proto::RECV_ACTIVATION:
     case proto::RECV_GRADIENT:
       Outputs[Id] = std::move(Outputs[Tk.Peer]);
-      return true;
-    case proto::ALL_REDUCE:
-    case proto::FACTOR_ALL_REDUCE:
-      return arrive(Id);
+      break;
     case proto::CURVATURE_A:
     case proto::CURVATURE_B:
       Kfac.curvature(Tk);
-      return true;
+      break;
     case proto::INVERT_A:
     case proto::INVERT_B:
       Kfac.invert(Tk);
-      return true;
+      break;
     case proto::PRECONDITION:
       Kfac.precondition(Tk);
-      return true;
+      break;
     case proto::OPTIMIZER_STEP:
       if (Optimizer<T> *Opt = Optimizers[static_cast<size_t>(Tk.Stage)])
         Opt->step();
-      return true;
+      break;
     default:
-      return true; // create() rejects every other kind
+      break; // checkRunnable rejects every other kind
     }
+    return llvm::Error::success();
   }
 
-  /// All-reduce member \p Id arrives; the last arrival sums the group's
-  /// gradients (in task id order, so the result is deterministic) or K-FAC
-  /// factor sums, gives every member the sum and ends the other members' tasks.
-  bool arrive(TaskId Id) {
-    const Task &Tk = P.Tasks[Id];
-    const Stage &St = P.Stages[Tk.Stage];
-    const GroupKey Key{Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer};
-    const auto &Members = Groups[Key];
-    {
-      std::lock_guard<std::mutex> Lock(Mu);
-      if (++Arrived[Key] < static_cast<int32_t>(Members.size()))
-        return false;
-    }
-    if (Tk.Kind == proto::FACTOR_ALL_REDUCE) {
+  /// Sums the group's gradients (in task id order, so the result is
+  /// deterministic) or K-FAC factor sums and gives every member the sum.
+  llvm::Error reduce(std::span<const TaskId> Members) override {
+    if (P.Tasks[Members[0]].Kind == proto::FACTOR_ALL_REDUCE) {
       std::vector<int32_t> Stages;
       for (TaskId Member : Members)
         Stages.push_back(P.Tasks[Member].Stage);
-      Kfac.sumFactors(Tk.Layer, Stages);
-      return endMembers(Members, Id);
+      Kfac.sumFactors(P.Tasks[Members[0]].Layer, Stages);
+      return llvm::Error::success();
     }
     std::vector<ParamList<T>> Lists;
     for (TaskId Member : Members) {
@@ -243,45 +114,27 @@ private:
       for (auto &L : Lists)
         L[I]->Grad = Sum;
     }
-    return endMembers(Members, Id);
+    return llvm::Error::success();
   }
 
-  bool endMembers(const std::vector<TaskId> &Members, TaskId Id) {
-    std::lock_guard<std::mutex> Lock(Mu);
-    for (TaskId Member : Members)
-      if (Member != Id)
-        State[Member] = TaskState::Done;
-    return true;
-  }
-
-  using GroupKey = std::tuple<int32_t, int32_t, int32_t, int32_t>;
-
+private:
+  const PlanWalker &W;
   const Program &P;
   const std::vector<Model<T> *> &Replicas;
   const std::vector<Optimizer<T> *> &Optimizers;
   KfacTasks<T> &Kfac;
   std::span<const Batch> Batches;
-  Adjacency Preds;
-  std::vector<TaskState> State;
-  std::vector<std::array<size_t, NumStreams>> Next;
   std::vector<Tensor<T>> Outputs;
   std::vector<double> Losses;
-  std::vector<double> TaskMs;
-  std::map<GroupKey, std::vector<TaskId>> Groups;
-  std::map<GroupKey, int32_t> Arrived;
   T LossScale = 1;
-  std::mutex Mu;
-  std::condition_variable Cv;
-  int32_t Live, Waiting = 0;
-  std::string Failure;
 };
 
 } // namespace
 
 template <typename T>
 Executor<T>::Executor(const Program &P, std::vector<Model<T> *> Rs)
-    : Prog(&P), Replicas(std::move(Rs)), Optimizers(P.Stages.size(), nullptr),
-      Kfac(std::make_unique<KfacTasks<T>>(P, Replicas)) {}
+    : Prog(&P), Walker(std::make_unique<PlanWalker>(P)), Replicas(std::move(Rs)),
+      Optimizers(P.Stages.size(), nullptr), Kfac(std::make_unique<KfacTasks<T>>(P, Replicas)) {}
 
 template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T> *Opt) {
   Optimizers[static_cast<size_t>(Stage)] = Opt;
@@ -292,33 +145,14 @@ template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T>
 template <typename T>
 llvm::Expected<Executor<T>> Executor<T>::create(const Program &P,
                                                 std::vector<Model<T> *> Replicas) {
-  if (P.Options.data_parallel() > 1)
-    return userError("pfc-run: error: the CPU interpreter runs one data-parallel replica; the "
-                     "plan has {}",
-                     P.Options.data_parallel());
-  int32_t Pipelines = 0;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
-  if (static_cast<int32_t>(Replicas.size()) != Pipelines)
-    return userError("pfc-run: error: the plan has {} pipelines, {} model replicas were given",
-                     Pipelines, Replicas.size());
+  int32_t Layers = P.Model.num_layers(); // the first replica that differs, if any
   for (Model<T> *M : Replicas)
-    if (M->numLayers() != P.Model.num_layers() + 2)
-      return userError("pfc-run: error: the plan's model has {} blocks, the interpreter's {}",
-                       P.Model.num_layers(), M->config().Layers);
-  for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
-    switch (P.Tasks[Id].Kind) {
-    case proto::FORWARD: case proto::BACKWARD: case proto::SEND_ACTIVATION:
-    case proto::SEND_GRADIENT: case proto::RECV_ACTIVATION: case proto::RECV_GRADIENT:
-    case proto::ALL_REDUCE: case proto::OPTIMIZER_STEP: case proto::CURVATURE_A:
-    case proto::CURVATURE_B: case proto::FACTOR_ALL_REDUCE: case proto::INVERT_A:
-    case proto::INVERT_B: case proto::PRECONDITION:
+    if (M->config().Layers != Layers) {
+      Layers = M->config().Layers;
       break;
-    default:
-      return userError("pfc-run: error: the CPU interpreter cannot run {} tasks yet (task {})",
-                       taskKindName(P.Tasks[Id].Kind), Id);
     }
-  }
+  if (llvm::Error E = PlanWalker::checkRunnable(P, Replicas.size(), Layers, "CPU"))
+    return E;
   return Executor(P, std::move(Replicas));
 }
 
@@ -337,13 +171,15 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
   const T LossScale = T(1) / static_cast<T>(Rows);
   Kfac->beginStep(Steps, LossScale);
   const auto Start = std::chrono::steady_clock::now();
-  StepRun<T> Run(*Prog, Replicas, Optimizers, *Kfac, Batches, LossScale);
-  if (llvm::Error E = Run.run())
-    return std::move(E);
+  CpuRunner<T> Run(*Walker, Replicas, Optimizers, *Kfac, Batches, LossScale);
+  std::vector<double> TaskMs;
+  if (llvm::Error E = Walker->walk(Run, TaskMs))
+    return E;
   const std::chrono::duration<double, std::milli> Took = std::chrono::steady_clock::now() - Start;
   Kfac->endStep();
   ++Steps;
   StepResult R = Run.result();
+  R.TaskMs = std::move(TaskMs);
   R.StepMs = Took.count();
   return R;
 }

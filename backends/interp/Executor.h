@@ -1,10 +1,7 @@
 //===- Executor.h - runs one training step of a plan on the CPU ------------===//
 //
-// The plan walker of the CPU backend. One std::thread per plan device issues
-// that device's tasks stream by stream in the plan's order, the way a GPU
-// runtime issues work to its compute, send, receive and collective streams:
-// the head task of a stream runs once every task it depends on has ended, and
-// a stream never runs ahead of its own order. Data moves only where the plan
+// The CPU backend of the plan walker (PlanWalker.h: one thread per plan
+// device, streams in the plan's order). Data moves only where the plan
 // moves it: a forward's output reaches the next stage either directly (both
 // stages on one device) or through the plan's SEND/RECV pair, whose send
 // posts the tensor into a one-message channel that its receive takes it from.
@@ -26,6 +23,7 @@
 #include "KfacTasks.h"
 #include "Model.h"
 #include "Optimizer.h"
+#include "PlanWalker.h"
 
 #include "ir/Program.h"
 
@@ -66,6 +64,7 @@ private:
   Executor(const Program &P, std::vector<Model<T> *> Replicas);
 
   const Program *Prog;
+  std::unique_ptr<PlanWalker> Walker;
   std::vector<Model<T> *> Replicas;
   std::vector<Optimizer<T> *> Optimizers; ///< per stage
   std::unique_ptr<KfacTasks<T>> Kfac;
