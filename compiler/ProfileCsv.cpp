@@ -3,7 +3,11 @@
 // A header line naming the columns (bs, time_f, time_b, time_kron, time_inv,
 // time_prec, mem_param, mem_act, mem_peak_err, mem_save_err, mem_kron, in any
 // order; all required; other columns are ignored) and one row per micro-batch
-// size. See shared/profiles/pipefisher/README.md for units. Every row is
+// size. See shared/profiles/pipefisher/README.md for units. pfc's optional
+// extension columns (time_f_embed, time_b_embed, time_f_head, time_b_head,
+// time_opt; docs/inputs.md) carry the embedding, head and optimizer-step
+// costs that PipeFisher's files leave to the analytic model; the two columns
+// of a layer come together. Every row is
 // checked, so a damaged file is reported even when the row in use is intact;
 // errors point at the line and column of the offending cell.
 //
@@ -12,6 +16,7 @@
 
 #include "ir/Diagnostics.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -25,9 +30,14 @@ namespace pfc {
 
 namespace {
 
-constexpr std::array<llvm::StringLiteral, 11> Columns = {
-    "bs",        "time_f",  "time_b",       "time_kron",    "time_inv", "time_prec",
-    "mem_param", "mem_act", "mem_peak_err", "mem_save_err", "mem_kron"};
+constexpr std::array<llvm::StringLiteral, 16> Columns = {
+    "bs",           "time_f",       "time_b",       "time_kron",   "time_inv",
+    "time_prec",    "mem_param",    "mem_act",      "mem_peak_err", "mem_save_err",
+    "mem_kron",     "time_f_embed", "time_b_embed", "time_f_head", "time_b_head",
+    "time_opt"};
+/// Columns before this index are PipeFisher's and required; the rest are
+/// pfc's optional extension.
+constexpr size_t Required = 11;
 
 /// One comma-separated cell: its text without surrounding blanks and the
 /// 1-based column where that text starts.
@@ -54,8 +64,9 @@ std::vector<Cell> splitCells(llvm::StringRef Line) {
 } // namespace
 
 llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t MicroBatchSize) {
+  const auto Base = llvm::ArrayRef(Columns).take_front(Required);
   const std::string Expected = "a CSV in the PipeFisher format: a header " +
-                               llvm::join(Columns, ",") + " and one row per micro-batch size";
+                               llvm::join(Base, ",") + " and one row per micro-batch size";
   if (llvm::sys::fs::is_directory(Path))
     return userError("{}: error: is a directory, not a profile; give {}", Path, Expected);
   auto Buf = llvm::MemoryBuffer::getFile(Path, /*IsText=*/true);
@@ -93,11 +104,17 @@ llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t
                              Cells[Index[K]].Column);
           Index[K] = static_cast<int>(C);
         }
-      for (size_t K = 0; K < Columns.size(); ++K)
+      for (size_t K = 0; K < Required; ++K)
         if (Index[K] < 0)
           return userError("{}:{}:1: error: profile header lacks column '{}'; expected the "
                            "columns {}",
-                           Path, LineNo, Columns[K].str(), llvm::join(Columns, ","));
+                           Path, LineNo, Columns[K].str(), llvm::join(Base, ","));
+      for (size_t K = Required; K + 2 < Columns.size(); K += 2)
+        if ((Index[K] < 0) != (Index[K + 1] < 0))
+          return userError("{}:{}:1: error: profile header has column '{}' without '{}'; give "
+                           "both or neither",
+                           Path, LineNo, Columns[Index[K] < 0 ? K + 1 : K].str(),
+                           Columns[Index[K] < 0 ? K : K + 1].str());
       HeaderCells = Cells.size();
       HaveHeader = true;
       continue;
@@ -109,6 +126,8 @@ llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t
                        Cells.size(), HeaderCells);
     std::array<double, Columns.size()> Values;
     for (size_t K = 0; K < Columns.size(); ++K) {
+      if (Index[K] < 0)
+        continue;
       const Cell &C = Cells[Index[K]];
       double V;
       if (C.Text.getAsDouble(V) || !std::isfinite(V) || V < 0)
@@ -141,6 +160,16 @@ llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t
     P.set_peak_err_mib(Values[8]);
     P.set_save_err_mib(Values[9]);
     P.set_kron_mib(Values[10]);
+    if (Index[11] >= 0) {
+      P.mutable_embedding()->set_forward_ms(Values[11]);
+      P.mutable_embedding()->set_backward_ms(Values[12]);
+    }
+    if (Index[13] >= 0) {
+      P.mutable_head()->set_forward_ms(Values[13]);
+      P.mutable_head()->set_backward_ms(Values[14]);
+    }
+    if (Index[15] >= 0)
+      P.set_optimizer_ms(Values[15]);
     Found = std::move(P);
   }
   if (!HaveHeader)

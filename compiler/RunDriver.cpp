@@ -4,9 +4,12 @@
 // CPU executor following the plan's streams (backends/interp). Prints one
 // line per step ("step N loss=... tokens/s=... ms=..."), then the measured
 // step time next to the plan's prediction; writes the losses CSV, the loss
-// plot and the measured profile when asked, each only on success. Exit
-// codes as in Diagnostics.h; --backend cuda exits with ExitNoDevice (3)
-// since this build has no CUDA backend.
+// plot, the measured profile and the machine as a cluster (CpuCluster.h)
+// when asked, each only on success. Exit codes as in Diagnostics.h.
+// --backend cuda trains on the GPU through
+// backends/interp/cuda (the trained parameters come back to the CPU replicas
+// for validation); it exits with ExitNoDevice (3) in a
+// build without CUDA, on a machine without a GPU and on a CUDA failure.
 //
 //===----------------------------------------------------------------------===//
 #include "RunDriver.h"
@@ -14,10 +17,14 @@
 #include "InputLoader.h"
 
 #include "backends/PlanIO.h"
+#include "backends/interp/CpuCluster.h"
 #include "backends/interp/Data.h"
 #include "backends/interp/Executor.h"
 #include "backends/interp/PlanScale.h"
 #include "backends/interp/RunReport.h"
+#ifdef PFC_HAVE_CUDA
+#include "backends/interp/cuda/CudaTrainer.h"
+#endif
 #include "ir/Diagnostics.h"
 #include "ir/PlanConversion.h"
 
@@ -26,6 +33,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace cl = llvm::cl;
@@ -45,7 +53,7 @@ cl::opt<std::string> PlanPath(cl::Positional, cl::desc("<plan>"), cl::Required, 
 cl::opt<Backend, false, ValuesParser<Backend>> BackendOpt(
     "backend", cl::desc("where to run (default cpu)"), cl::init(Backend::Cpu),
     cl::values(clEnumValN(Backend::Cpu, "cpu", "the CPU interpreter"),
-               clEnumValN(Backend::Cuda, "cuda", "CUDA (not built)")),
+               clEnumValN(Backend::Cuda, "cuda", "one CUDA GPU")),
     cl::cat(Category));
 cl::opt<int> StepsOpt("steps", cl::desc("training steps (default 10)"), cl::init(10),
                       cl::cat(Category));
@@ -70,6 +78,12 @@ cl::opt<std::string> LossSvgOpt("loss-svg", cl::desc("draw the loss curve(s) as 
 cl::opt<std::string> ProfileOpt("profile-out",
                                 cl::desc("write measured per-block times (PipeFisher CSV)"),
                                 cl::value_desc("FILE"), cl::cat(Category));
+cl::opt<bool> TaskTimesOpt("task-times",
+                           cl::desc("print planned and measured time per task kind"),
+                           cl::cat(Category));
+cl::opt<std::string> ClusterOutOpt(
+    "cluster-out", cl::desc("write this machine as a pfc cluster (CPU rates, channel latency)"),
+    cl::value_desc("FILE"), cl::cat(Category));
 cl::opt<int> LayersOpt("layers-per-stage", cl::desc("blocks per stage (0: the plan's)"),
                        cl::init(0), cl::cat(Category));
 cl::opt<int> HiddenOpt("hidden", cl::init(0), cl::desc("hidden size"), cl::cat(Category));
@@ -98,12 +112,28 @@ struct Setup {
   bool PlanKfac = false;
 };
 
+#ifdef PFC_HAVE_CUDA
+template <typename T> using GpuTrainer = cuda::Trainer<T>;
+#else
+/// Stands in for the CUDA trainer in builds without CUDA (never created).
+template <typename T> struct GpuTrainer {
+  llvm::Expected<StepResult> runStep(std::span<const Batch>) { return StepResult(); }
+  llvm::Error download(const std::vector<Model<T> *> &) { return llvm::Error::success(); }
+};
+#endif
+
 llvm::Expected<Setup> prepare() {
+#ifdef PFC_HAVE_CUDA
+  if (BackendOpt == Backend::Cuda)
+    if (llvm::Error E = cuda::requireDevice())
+      return E;
+#else
   if (BackendOpt == Backend::Cuda)
     return llvm::make_error<UserError>(
         "pfc-run: error: --backend cuda is unavailable: this pfc-run was built without CUDA "
         "(use --backend cpu)",
         ExitNoDevice);
+#endif
   if (StepsOpt < 1)
     return userError("pfc-run: error: --steps must be at least 1 (got {})", StepsOpt.getValue());
   for (auto [Name, V] : {std::pair{"layers-per-stage", LayersOpt.getValue()},
@@ -114,7 +144,7 @@ llvm::Expected<Setup> prepare() {
     if (V < 0)
       return userError("pfc-run: error: --{} must not be negative (got {})", Name, V);
   for (llvm::StringRef Out : {llvm::StringRef(LossesOpt), llvm::StringRef(LossSvgOpt),
-                              llvm::StringRef(ProfileOpt)})
+                              llvm::StringRef(ProfileOpt), llvm::StringRef(ClusterOutOpt)})
     if (!Out.empty())
       if (llvm::Error E = checkOutputPath(Out, "output"))
         return std::move(E);
@@ -192,6 +222,25 @@ template <typename T> llvm::Error train(Setup &S) {
     Exec->setOptimizer(Id, Opts.back().get());
   }
   Exec->setKfacWarmup(WarmupOpt);
+  std::unique_ptr<GpuTrainer<T>> Gpu;
+#ifdef PFC_HAVE_CUDA
+  if (BackendOpt == Backend::Cuda) {
+    cuda::TrainerOptions O;
+    O.Optimizer = S.Opt == OptKind::Adam   ? cuda::TrainerOptions::Adam
+                  : S.Opt == OptKind::Kfac ? cuda::TrainerOptions::Kfac
+                                           : cuda::TrainerOptions::Sgd;
+    O.SgdOpts.Lr = LrOpt > 0 ? LrOpt : 0.1;
+    O.AdamOpts.Lr = LrOpt > 0 ? LrOpt : 3e-3;
+    O.KfacOpts.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
+    O.KfacOpts.PlanDriven = true;
+    O.KfacWarmup = WarmupOpt;
+    auto G = cuda::Trainer<T>::create(P, Replicas, O);
+    if (!G)
+      return G.takeError();
+    Gpu = std::move(*G);
+    llvm::outs() << fmt::format("pfc-run: backend cuda on {}\n", cuda::deviceName());
+  }
+#endif
   const int32_t N = P.Options.microbatches();
   llvm::outs() << fmt::format(
       "pfc-run: {} stages on {} devices, {} micro-batches of {} x {} tokens; model: {} blocks, "
@@ -205,6 +254,13 @@ template <typename T> llvm::Error train(Setup &S) {
   LossCurve Train{"train", {}}, Valid{"valid", {}};
   std::vector<double> TokensPerS, StepMs;
   std::vector<std::vector<double>> Measured;
+  // Steps the plan's step time describes: after the first (first-touch
+  // allocations) and, for K-FAC, after the warm-up or, without one, after
+  // the first refresh cycle (before it no inverse exists to precondition).
+  const int64_t FirstSteady = std::min<int64_t>(
+      StepsOpt - 1, S.Opt != OptKind::Kfac ? 1
+                    : WarmupOpt > 0        ? std::max(1, WarmupOpt.getValue())
+                                           : std::max(1, P.Time.CycleSteps));
   for (int64_t Step = 0; Step < StepsOpt; ++Step) {
     std::vector<Batch> Batches;
     for (int32_t M = 0; M < N; ++M) {
@@ -213,18 +269,21 @@ template <typename T> llvm::Error train(Setup &S) {
                              : syntheticBatch(C, C.Seed, static_cast<int32_t>(Index),
                                               C.MicroBatch));
     }
-    auto R = Exec->runStep(Batches);
+    auto R = Gpu ? Gpu->runStep(Batches) : Exec->runStep(Batches);
     if (!R)
       return R.takeError();
     const double Tokens = double(N) * C.MicroBatch * C.Seq;
     TokensPerS.push_back(Tokens / (R->StepMs / 1000));
     StepMs.push_back(R->StepMs);
     Train.Points.emplace_back(Step + 1, R->Loss);
-    if (Step > 0 || StepsOpt == 1)
+    if (Step >= FirstSteady)
       Measured.push_back(R->TaskMs);
     llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}\n", Step + 1,
                                 R->Loss, TokensPerS.back(), R->StepMs);
   }
+  if (Gpu)
+    if (llvm::Error E = Gpu->download(Replicas))
+      return E;
   if (Text) {
     // Validation: a forward and backward of fixed held-out windows on the
     // first replica (the backward frees the saved state; gradients are
@@ -238,13 +297,17 @@ template <typename T> llvm::Error train(Setup &S) {
     Valid.Points.emplace_back(StepsOpt, static_cast<double>(Loss[0]));
     llvm::outs() << fmt::format("valid loss={:.6f} ({} held-out windows)\n", Loss[0], B.Sequences);
   }
-  double Mean = 0;
-  for (size_t I = StepMs.size() > 1 ? 1 : 0; I < StepMs.size(); ++I)
-    Mean += StepMs[I];
-  Mean /= double(StepMs.size() > 1 ? StepMs.size() - 1 : 1);
-  llvm::outs() << fmt::format("step time: measured {:.3f} ms (mean after the first step), "
-                              "plan predicts {:.3f} ms\n",
-                              Mean, P.Time.StepTimeMs);
+  std::vector<double> Sorted(StepMs.begin() + FirstSteady, StepMs.end());
+  std::sort(Sorted.begin(), Sorted.end());
+  const size_t Half = Sorted.size() / 2;
+  const double Median =
+      Sorted.size() % 2 ? Sorted[Half] : (Sorted[Half - 1] + Sorted[Half]) / 2;
+  llvm::outs() << fmt::format("step time: measured {:.3f} ms (median of steps {}-{}), "
+                              "plan predicts {:.3f} ms ({:+.1f}%)\n",
+                              Median, FirstSteady + 1, StepsOpt.getValue(), P.Time.StepTimeMs,
+                              Median > 0 ? 100 * (P.Time.StepTimeMs - Median) / Median : 0.0);
+  if (TaskTimesOpt)
+    llvm::outs() << taskKindTable(P, Measured);
   if (!LossesOpt.empty())
     if (llvm::Error E = writeFileAtomically(
             LossesOpt, lossCsv(Train, Text ? &Valid : nullptr, TokensPerS, StepMs)))
@@ -257,9 +320,27 @@ template <typename T> llvm::Error train(Setup &S) {
             LossSvgOpt, lossSvg(Curves, fmt::format("pfc-run {} loss", OptName))))
       return E;
   }
-  if (!ProfileOpt.empty())
+  if (!ProfileOpt.empty()) {
+    // Layers alone on the first replica (a fresh micro-batch), to split the
+    // stages' measured times between embedding, blocks and head.
+    Batch B = Text ? corpusBatch(Text->Train, C.Seq, C.Seed + 2, 0, C.MicroBatch)
+                   : syntheticBatch(C, C.Seed + 2, 0, C.MicroBatch);
+    const LayerTimes Alone = timeLayers(*Replicas[0], B, 5);
+    std::vector<int64_t> StageParams;
+    for (const Stage &St : P.Stages) {
+      int64_t Count = 0;
+      for (Param<T> *Pm : Replicas[static_cast<size_t>(St.Pipeline)]->params(St.LayerBegin,
+                                                                               St.LayerEnd))
+        Count += Pm->Value.numel();
+      StageParams.push_back(Count);
+    }
+    const BlockTimes Times = measureBlockTimes(P, Measured, Alone, StageParams, blockParams(C));
+    if (llvm::Error E = writeFileAtomically(ProfileOpt, profileCsv(Times, C, sizeof(T))))
+      return E;
+  }
+  if (!ClusterOutOpt.empty())
     if (llvm::Error E = writeFileAtomically(
-            ProfileOpt, profileCsv(measureBlockTimes(P, Measured), C, sizeof(T))))
+            ClusterOutOpt, cpuClusterTextproto(measureCpu(C), P.numDevices())))
       return E;
   return llvm::Error::success();
 }
@@ -284,9 +365,10 @@ int pfcRunMain(int Argc, char **Argv) {
           Argc, Args.data(),
           "pfc-run: train a scaled-down model by following a pfc plan\n\n"
           "  pfc-run PLAN [--backend cpu|cuda] [--steps N] [--optimizer sgd|adam|kfac]\n"
-          "          [--data corpus|teacher] [--losses FILE.csv] [--profile-out FILE]\n\n"
-          "Exit codes: 0 success; 2 user error (bad plan, flag or file); 3 no such device\n"
-          "backend (--backend cuda in a build without CUDA); 1 internal error.\n",
+          "          [--data corpus|teacher] [--losses FILE.csv] [--profile-out FILE]\n"
+          "          [--cluster-out FILE] [--task-times]\n\n"
+          "Exit codes: 0 success; 2 user error (bad plan, flag or file); 3 --backend cuda\n"
+          "unavailable (no CUDA in this build, no GPU) or failed on the GPU; 1 internal error.\n",
           &ErrOS)) {
     llvm::errs() << formatCommandLineErrors("pfc-run", ErrOS.str());
     return ExitUserError;

@@ -89,6 +89,22 @@ CostModel::CostModel(const Program &P) {
   Head.OutputBytes = 0;
   Layers.push_back(Head);
 
+  // A profile with pfc's extension columns measured the embedding, the head
+  // and the optimizer step too (ProfileCsv.cpp).
+  if (P.Options.has_profile()) {
+    const proto::BlockProfile &Prof = P.Options.profile();
+    if (Prof.has_embedding()) {
+      Layers.front().ForwardMs = Prof.embedding().forward_ms();
+      Layers.front().BackwardMs = Prof.embedding().backward_ms();
+    }
+    if (Prof.has_head()) {
+      Layers.back().ForwardMs = Prof.head().forward_ms();
+      Layers.back().BackwardMs = Prof.head().backward_ms();
+    }
+    if (Prof.has_optimizer_ms() && Blk.ParamCount > 0)
+      OptimizerMsPerParam = Prof.optimizer_ms() / static_cast<double>(Blk.ParamCount);
+  }
+
   for (LayerCost &L : Layers)
     L.ParamBytes = L.ParamCount * ElemBytes;
   if (P.Options.has_profile())
@@ -111,6 +127,8 @@ double CostModel::allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) cons
 }
 
 double CostModel::optimizerMs(int64_t Params) const {
+  if (OptimizerMsPerParam >= 0)
+    return OptimizerMsPerParam * static_cast<double>(Params);
   // Adam reads and writes parameters, gradients and two moments in fp32.
   double Bytes = static_cast<double>(Params) * 4 * 4 * 2;
   return MemBandwidthGBps > 0 ? Bytes / (MemBandwidthGBps * 1e6) : 0;

@@ -3,7 +3,9 @@
 // Per-layer costs of a Transformer (layer 0 = embedding, 1..L = blocks,
 // L+1 = head) and of communication. Analytic by default: FLOPs against the
 // device's peak times its efficiency, bytes against link bandwidth plus
-// latency. A measured BlockProfile overrides the block costs.
+// latency. A measured BlockProfile overrides the block costs, and with its
+// extension fields (pfc-run's profiles) the embedding, head and optimizer
+// step costs too.
 //
 // Conventions: times in milliseconds, sizes in bytes, FLOPs of a GEMM
 // m x k by k x n are 2mkn, backward = 2 x forward FLOPs.
@@ -46,7 +48,8 @@ public:
   double allGatherMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
     return allReduceMs(Bytes, Ranks, CrossNode) / 2;
   }
-  /// Optimizer step (Adam) over \p Params parameters: memory bound.
+  /// Optimizer step over \p Params parameters: the profile's measured rate
+  /// when it has one, else Adam, memory bound.
   double optimizerMs(int64_t Params) const;
   /// Bytes per parameter of parameters + gradients + optimizer state (mixed
   /// precision Adam: 2 + 2 + 12 at fp16).
@@ -56,6 +59,7 @@ private:
   std::vector<LayerCost> Layers;
   int64_t ElemBytes = 2;
   double MemBandwidthGBps = 0;
+  double OptimizerMsPerParam = -1; ///< from the profile; < 0: analytic
   proto::LinkSpec Intra, Inter;
 };
 

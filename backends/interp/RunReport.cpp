@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <set>
@@ -75,55 +76,159 @@ std::string lossSvg(std::span<const LossCurve> Curves, const std::string &Title)
   return Out + "</svg>\n";
 }
 
-BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<double>> TaskMs) {
-  // Sum per kind over the measured steps, then divide by the block count the
-  // work covers. A stage's forward/backward covers all its layers; the
-  // embedding and head count as one layer each.
-  double F = 0, B = 0, Kron = 0, Inv = 0, Prec = 0;
-  double FLayers = 0, BLayers = 0, PrecBlocks = 0;
+namespace {
+
+double median(std::vector<double> V) {
+  if (V.empty())
+    return 0;
+  std::sort(V.begin(), V.end());
+  const size_t N = V.size();
+  return N % 2 ? V[N / 2] : (V[N / 2 - 1] + V[N / 2]) / 2;
+}
+
+double msSince(std::chrono::steady_clock::time_point Start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - Start)
+      .count();
+}
+
+} // namespace
+
+template <typename T> LayerTimes timeLayers(Model<T> &M, const Batch &B, int Reps) {
+  const int32_t Layers = M.numLayers();
+  std::vector<std::vector<double>> F(static_cast<size_t>(Layers)), Bw(F.size());
+  const T Scale = T(1) / static_cast<T>(B.Tokens.size());
+  constexpr int32_t Mb = 1 << 20; // a micro-batch id no plan uses
+  for (int Rep = 0; Rep < Reps; ++Rep) {
+    std::vector<Tensor<T>> Out(F.size());
+    for (int32_t L = 0; L < Layers; ++L) {
+      const auto Start = std::chrono::steady_clock::now();
+      Out[L] = M.forward(L, L + 1, Mb, B, L > 0 ? Out[L - 1] : Tensor<T>{});
+      F[L].push_back(msSince(Start));
+    }
+    Tensor<T> D;
+    for (int32_t L = Layers - 1; L >= 0; --L) {
+      const auto Start = std::chrono::steady_clock::now();
+      D = M.backward(L, L + 1, Mb, D, Scale);
+      Bw[L].push_back(msSince(Start));
+    }
+    for (Linear<T> *Lin : M.linears())
+      Lin->CurvatureInputs.clear(), Lin->CurvatureGrads.clear();
+  }
+  LayerTimes R;
+  for (size_t L = 0; L < F.size(); ++L)
+    R.Forward.push_back(median(F[L])), R.Backward.push_back(median(Bw[L]));
+  return R;
+}
+
+template LayerTimes timeLayers(Model<float> &, const Batch &, int);
+template LayerTimes timeLayers(Model<double> &, const Batch &, int);
+
+int64_t blockParams(const ModelConfig &C) {
+  const int64_t H = C.Hidden, F = C.Ffn;
+  return 4 * (H * H + H) + 2 * H * F + F + H + 4 * H;
+}
+
+BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<double>> TaskMs,
+                             const LayerTimes &Alone, std::span<const int64_t> StageParams,
+                             int64_t BlockParams) {
+  // Each task's mean over the measured steps it ran in. The mean, not the
+  // median: task times are skewed to the right (interruptions), and the
+  // median step time, a sum of many tasks, sits near the sum of their means.
+  std::vector<double> Ms(P.Tasks.size(), -1);
+  for (size_t I = 0; I < P.Tasks.size(); ++I) {
+    double Sum = 0, Runs = 0;
+    for (const auto &Step : TaskMs)
+      if (I < Step.size() && Step[I] >= 0)
+        Sum += Step[I], Runs += 1;
+    if (Runs > 0)
+      Ms[I] = Sum / Runs;
+  }
+  const int32_t Blocks = P.Model.num_layers();
+  auto AloneSum = [&](const std::vector<double> &Per, const Stage &St) {
+    double Sum = 0;
+    for (int32_t L = St.LayerBegin; L < St.LayerEnd && L < static_cast<int32_t>(Per.size()); ++L)
+      Sum += Per[L];
+    return Sum;
+  };
+  double F = 0, B = 0, FAlone = 0, BAlone = 0, Opt = 0, OptParams = 0;
+  double Kron = 0, Inv = 0, Prec = 0, PrecBlocks = 0;
   std::set<std::tuple<int32_t, int32_t, int32_t>> KronUnits; // (stage, layer, mb)
   std::set<std::pair<int32_t, int32_t>> InvUnits;            // (stage, layer)
-  const int32_t Blocks = P.Model.num_layers();
-  for (const auto &Step : TaskMs)
-    for (size_t I = 0; I < Step.size(); ++I) {
-      const double Ms = Step[I];
-      if (Ms < 0)
-        continue;
-      const Task &Tk = P.Tasks[I];
-      const Stage &St = P.Stages[Tk.Stage >= 0 ? Tk.Stage : 0];
-      const double Layers = St.LayerEnd - St.LayerBegin;
-      const double StageBlocks =
-          std::max(0, std::min(St.LayerEnd, Blocks + 1) - std::max(St.LayerBegin, 1));
-      switch (Tk.Kind) {
-      case proto::FORWARD: F += Ms, FLayers += Layers; break;
-      case proto::BACKWARD: B += Ms, BLayers += Layers; break;
-      case proto::CURVATURE_A: case proto::CURVATURE_B:
-        if (Tk.Layer >= 0)
-          Kron += Ms, KronUnits.insert({Tk.Stage, Tk.Layer, Tk.Microbatch});
-        break;
-      case proto::INVERT_A: case proto::INVERT_B:
-        if (Tk.Layer >= 0)
-          Inv += Ms, InvUnits.insert({Tk.Stage, Tk.Layer});
-        break;
-      case proto::PRECONDITION: Prec += Ms, PrecBlocks += StageBlocks; break;
-      default: break;
-      }
+  for (size_t I = 0; I < P.Tasks.size(); ++I) {
+    if (Ms[I] < 0)
+      continue;
+    const Task &Tk = P.Tasks[I];
+    const Stage &St = P.Stages[Tk.Stage >= 0 ? Tk.Stage : 0];
+    const double StageBlocks =
+        std::max(0, std::min(St.LayerEnd, Blocks + 1) - std::max(St.LayerBegin, 1));
+    switch (Tk.Kind) {
+    case proto::FORWARD: F += Ms[I], FAlone += AloneSum(Alone.Forward, St); break;
+    case proto::BACKWARD: B += Ms[I], BAlone += AloneSum(Alone.Backward, St); break;
+    case proto::OPTIMIZER_STEP:
+      if (Tk.Stage >= 0 && static_cast<size_t>(Tk.Stage) < StageParams.size())
+        Opt += Ms[I], OptParams += static_cast<double>(StageParams[Tk.Stage]);
+      break;
+    // K-FAC work runs once per refresh cycle: a task's mean is its cost.
+    case proto::CURVATURE_A: case proto::CURVATURE_B:
+      if (Tk.Layer >= 0)
+        Kron += Ms[I], KronUnits.insert({Tk.Stage, Tk.Layer, Tk.Microbatch});
+      break;
+    case proto::INVERT_A: case proto::INVERT_B:
+      if (Tk.Layer >= 0)
+        Inv += Ms[I], InvUnits.insert({Tk.Stage, Tk.Layer});
+      break;
+    case proto::PRECONDITION: Prec += Ms[I], PrecBlocks += StageBlocks; break;
+    default: break;
     }
-  // Curvature and inversion run once per cycle: average over the units seen.
-  const double Steps = std::max<double>(1, double(TaskMs.size()));
+  }
   auto Per = [](double Sum, double N) { return N > 0 ? Sum / N : 0.0; };
+  const double FScale = FAlone > 0 ? F / FAlone : 1, BScale = BAlone > 0 ? B / BAlone : 1;
+  auto BlockMean = [&](const std::vector<double> &V) {
+    double Sum = 0;
+    for (int32_t L = 1; L <= Blocks && L < static_cast<int32_t>(V.size()); ++L)
+      Sum += V[L];
+    return Per(Sum, Blocks);
+  };
   BlockTimes T;
-  T.Forward = Per(F, FLayers), T.Backward = Per(B, BLayers);
-  T.Kron = Per(Kron, double(KronUnits.size()) * std::ceil(Steps / std::max(1, P.Time.CycleSteps)));
-  T.Inv = Per(Inv, double(InvUnits.size()) * std::ceil(Steps / std::max(1, P.Time.CycleSteps)));
+  T.Forward = BlockMean(Alone.Forward) * FScale;
+  T.Backward = BlockMean(Alone.Backward) * BScale;
+  if (!Alone.Forward.empty()) {
+    T.EmbedForward = Alone.Forward.front() * FScale;
+    T.EmbedBackward = Alone.Backward.front() * BScale;
+    T.HeadForward = Alone.Forward.back() * FScale;
+    T.HeadBackward = Alone.Backward.back() * BScale;
+  }
+  T.Optimizer = Per(Opt, OptParams) * static_cast<double>(BlockParams);
+  T.Kron = Per(Kron, double(KronUnits.size()));
+  T.Inv = Per(Inv, double(InvUnits.size()));
   T.Prec = Per(Prec, PrecBlocks);
   return T;
+}
+
+std::string taskKindTable(const Program &P, std::span<const std::vector<double>> TaskMs) {
+  struct Sums {
+    double Runs = 0, Planned = 0, Measured = 0;
+  };
+  std::map<std::string, Sums> ByKind; // sorted by name: a stable order
+  for (const auto &Step : TaskMs)
+    for (size_t I = 0; I < Step.size() && I < P.Tasks.size(); ++I)
+      if (Step[I] >= 0) {
+        Sums &S = ByKind[std::string(taskKindName(P.Tasks[I].Kind))];
+        S.Runs += 1, S.Planned += P.Tasks[I].DurationMs, S.Measured += Step[I];
+      }
+  const double Steps = std::max<double>(1, double(TaskMs.size()));
+  std::string Out = fmt::format("{:<14} {:>9} {:>12} {:>12}\n", "task kind", "per step",
+                                "planned ms", "measured ms");
+  for (const auto &[Kind, S] : ByKind)
+    Out += fmt::format("{:<14} {:>9.1f} {:>12.3f} {:>12.3f}\n", Kind, S.Runs / Steps,
+                       S.Planned / Steps, S.Measured / Steps);
+  return Out;
 }
 
 std::string profileCsv(const BlockTimes &T, const ModelConfig &C, int32_t BytesPerValue) {
   const double MiB = 1024.0 * 1024.0, V = BytesPerValue;
   const double H = C.Hidden, Ffn = C.Ffn, Tokens = double(C.MicroBatch) * C.Seq;
-  const double Params = 4 * (H * H + H) + 2 * H * Ffn + Ffn + H + 4 * H;
+  const double Params = static_cast<double>(blockParams(C));
   // Saved for backward: LayerNorm/Linear inputs (about 8 H + 2 Ffn per token)
   // and the attention probabilities (heads · seq per token).
   const double Act = Tokens * (8 * H + 2 * Ffn + double(C.Heads) * C.Seq) * V;
@@ -131,10 +236,14 @@ std::string profileCsv(const BlockTimes &T, const ModelConfig &C, int32_t BytesP
   const double Kron = (4 * (H + 1) * (H + 1) + 4 * H * H + (Ffn + 1) * (Ffn + 1) + Ffn * Ffn +
                        (H + 1) * (H + 1) + H * H) * V;
   return fmt::format("bs,time_f,time_b,time_kron,time_inv,time_prec,mem_param,mem_act,"
-                     "mem_peak_err,mem_save_err,mem_kron\n"
-                     "{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n",
+                     "mem_peak_err,mem_save_err,mem_kron,time_f_embed,time_b_embed,time_f_head,"
+                     "time_b_head,time_opt\n"
+                     "{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},"
+                     "{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}\n",
                      C.MicroBatch, T.Forward, T.Backward, T.Kron, T.Inv, T.Prec,
-                     Params * V / MiB, Act / MiB, Act / MiB, Err / MiB, Kron / MiB);
+                     Params * V / MiB, Act / MiB, Act / MiB, Err / MiB, Kron / MiB,
+                     T.EmbedForward, T.EmbedBackward, T.HeadForward, T.HeadBackward,
+                     T.Optimizer);
 }
 
 } // namespace pfc::interp

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Convergence: steps to a target loss for SGD, AdamW and K-FAC under pfc-run.
+
+Compiles one K-FAC plan (1F1B, 2 stages, 4 micro-batches; a small model) and
+trains it with pfc-run on the teacher-student task and on the text corpus:
+
+  * SGD (momentum 0.9) and AdamW over a learning-rate grid; the best rate
+    (fewest steps to the target, then lowest final loss) is the tuned one;
+  * K-FAC through the plan's tasks at k = 1 (inverses refreshed every step:
+    --kfac-warmup as long as the run) and at the plan's k (refresh cycle of
+    the compiled plan, --kfac-warmup 0), each over its own small grid.
+
+Steps to target: the first step at which the mean training loss of the last
+--window steps is at or below the target. Prints a markdown table of the
+tuned runs and one of every run, and writes a loss plot of the tuned runs
+(SVG, one panel per task). Several seeds: the steps are the median.
+
+  scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
+"""
+import argparse
+import csv
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+MODEL = """# convergence.py's model: small enough for a few hundred steps a minute.
+name: "convergence"
+num_layers: 4
+hidden_size: 32
+ffn_size: 128
+num_heads: 4
+seq_length: 32
+vocab_size: 32
+micro_batch_size: 4
+precision: FP32
+linear_layers_per_block: 6
+"""
+
+# Learning rates: each grid brackets its best rate on both tasks (SGD 1.0
+# diverges; AdamW 0.1 and K-FAC 1.0 are past their best).
+GRIDS = {
+    "sgd": [0.1, 0.3, 0.6],
+    "adam": [3e-3, 1e-2, 3e-2, 1e-1],
+    "kfac-1": [0.1, 0.3, 1.0],
+    "kfac-k": [0.1, 0.3, 1.0],
+}
+LABELS = {"sgd": "SGD (momentum 0.9)", "adam": "AdamW", "kfac-1": "K-FAC, k = 1",
+          "kfac-k": "K-FAC, plan's k = {k}"}
+COLOURS = {"sgd": "#1f77b4", "adam": "#ff7f0e", "kfac-1": "#2ca02c", "kfac-k": "#d62728"}
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"convergence.py: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc.stdout
+
+
+def train(pfc_run, plan, data, opt, lr, steps, seed, work):
+    losses = os.path.join(work, f"{data}-{opt}-{lr}-{seed}.csv")
+    args = [pfc_run, plan, "--steps", str(steps), "--data", data, "--seed", str(seed),
+            "--lr", str(lr), "--losses", losses]
+    if opt == "kfac-1":
+        args += ["--optimizer", "kfac", "--kfac-warmup", str(steps)]
+    elif opt == "kfac-k":
+        args += ["--optimizer", "kfac", "--kfac-warmup", "0"]
+    else:
+        args += ["--optimizer", opt]
+    out = run(args)
+    with open(losses) as f:
+        rows = list(csv.DictReader(f))
+    curve = [float(r["loss"]) for r in rows]
+    valid = re.search(r"valid loss=([0-9.]+)", out)
+    return curve, float(valid.group(1)) if valid else None
+
+
+def steps_to(curve, target, window):
+    for i in range(len(curve)):
+        part = curve[max(0, i - window + 1):i + 1]
+        if len(part) == window and sum(part) / window <= target:
+            return i + 1
+    return None
+
+
+def tail_mean(curve, window):
+    return sum(curve[-window:]) / min(window, len(curve))
+
+
+def loss_text(v):
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if math.isfinite(v) and v < 100 else "diverged"
+
+
+def svg_plot(panels, path):
+    """panels: [(title, target, [(label, colour, curve)])] side by side."""
+    pw, ph, left, right, top, bottom = 420, 320, 50, 10, 40, 40
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{pw * len(panels)}" '
+           f'height="{ph + 80}" font-family="sans-serif" font-size="11">',
+           '<rect width="100%" height="100%" fill="white"/>']
+    for p, (title, target, curves) in enumerate(panels):
+        x0 = p * pw
+        steps = max(len(c) for _, _, c in curves)
+        finite = [v for _, _, c in curves for v in c if math.isfinite(v)]
+        lo = min(min(finite), target)
+        hi = min(max(finite), max(c[0] for _, _, c in curves if math.isfinite(c[0])) * 1.2)
+        lo, hi = math.floor(lo * 2) / 2, math.ceil(hi * 2) / 2
+
+        def X(s):
+            return x0 + left + (pw - left - right) * s / steps
+
+        def Y(v):
+            return top + (ph - top - bottom) * (hi - v) / (hi - lo)
+
+        out.append(f'<text x="{x0 + left}" y="20" font-size="13">{title}</text>')
+        out.append(f'<line x1="{X(0):.1f}" y1="{Y(hi):.1f}" x2="{X(0):.1f}" y2="{Y(lo):.1f}" '
+                   'stroke="black"/>')
+        out.append(f'<line x1="{X(0):.1f}" y1="{Y(lo):.1f}" x2="{X(steps):.1f}" '
+                   f'y2="{Y(lo):.1f}" stroke="black"/>')
+        for i in range(5):
+            v, s = lo + (hi - lo) * i / 4, steps * i / 4
+            out.append(f'<text x="{X(0) - 4:.1f}" y="{Y(v) + 4:.1f}" '
+                       f'text-anchor="end">{v:.2f}</text>')
+            out.append(f'<text x="{X(s):.1f}" y="{Y(lo) + 14:.1f}" '
+                       f'text-anchor="middle">{s:.0f}</text>')
+        out.append(f'<text x="{X(steps / 2):.1f}" y="{ph - 8}" text-anchor="middle">step</text>')
+        out.append(f'<line x1="{X(0):.1f}" y1="{Y(target):.1f}" x2="{X(steps):.1f}" '
+                   f'y2="{Y(target):.1f}" stroke="gray" stroke-dasharray="4,3"/>')
+        out.append(f'<text x="{X(steps) - 2:.1f}" y="{Y(target) - 3:.1f}" fill="gray" '
+                   f'text-anchor="end">target {target}</text>')
+        for n, (label, colour, curve) in enumerate(curves):
+            pts = " ".join(f"{X(i + 1):.1f},{Y(min(v, hi)):.1f}"
+                           for i, v in enumerate(curve) if math.isfinite(v))
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" '
+                       f'points="{pts}"/>')
+            out.append(f'<text x="{x0 + left + 10}" y="{ph + 10 + 14 * n}" '
+                       f'fill="{colour}">{label}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build", help="build directory (default build)")
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--seeds", default="1", help="comma-separated seeds (median of steps)")
+    ap.add_argument("--teacher-target", type=float, default=0.7)
+    ap.add_argument("--corpus-target", type=float, default=2.8)
+    ap.add_argument("--window", type=int, default=5, help="steps averaged for the target test")
+    ap.add_argument("--svg", help="write the loss plot of the tuned runs here")
+    ap.add_argument("--data", default="teacher,corpus")
+    args = ap.parse_args()
+    pfc = os.path.join(args.build, "compiler", "pfc")
+    pfc_run = os.path.join(args.build, "compiler", "pfc-run")
+    for tool in (pfc, pfc_run):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"convergence.py: {tool} not found; build pfc and pfc-run or pass --build")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    work = tempfile.mkdtemp(prefix="pfc-convergence-")
+    model = os.path.join(work, "model.textproto")
+    with open(model, "w") as f:
+        f.write(MODEL)
+    plan = os.path.join(work, "plan.pb")
+    run([pfc, "compile", "--model", model, "--cluster", "p100-cluster", "--schedule", "1f1b",
+         "--stages", "2", "--microbatches", "4", "--optimizer", "kfac", "-o", plan])
+    k = re.search(r"refresh cycle (\d+) steps",
+                  run([pfc_run, plan, "--steps", "1", "--data", "teacher"])).group(1)
+
+    tuned, every, panels = [], [], []
+    for data in args.data.split(","):
+        target = args.teacher_target if data == "teacher" else args.corpus_target
+        best_curves = []
+        for opt, grid in GRIDS.items():
+            results = []
+            for lr in grid:
+                runs = [train(pfc_run, plan, data, opt, lr, args.steps, s, work) for s in seeds]
+                hits = [steps_to(c, target, args.window) for c, _ in runs]
+                reached = [h for h in hits if h is not None]
+                steps = statistics.median(reached) if len(reached) == len(hits) else None
+                final = statistics.median(tail_mean(c, args.window) for c, _ in runs)
+                valids = [v for _, v in runs if v is not None]
+                valid = statistics.median(valids) if valids else None
+                results.append((lr, steps, final, valid, runs[0][0]))
+                every.append((data, opt, lr, steps, final, valid))
+                print(f"  {data} {opt} lr={lr}: steps to {target} "
+                      f"{steps if steps else '-'}, final {loss_text(final)}", file=sys.stderr)
+            best = min(results, key=lambda r: (r[1] is None, r[1] or 0, r[2]))
+            tuned.append((data, target, opt, *best[:4]))
+            best_curves.append((f"{LABELS[opt].format(k=k)}, lr {best[0]}", COLOURS[opt],
+                                best[4]))
+        panels.append((f"{data}: training loss of the tuned runs", target, best_curves))
+
+    print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), 4 micro-batches of "
+          f"4 x 32 tokens, fp32, {args.steps} steps, seeds {args.seeds}; plan's K-FAC "
+          f"refresh cycle k = {k}; target: mean loss of {args.window} steps")
+    print()
+    print("| data | target | optimizer | tuned lr | steps to target | final loss | valid loss |")
+    print("|---|---|---|---|---|---|---|")
+    for data, target, opt, lr, steps, final, valid in tuned:
+        print(f"| {data} | {target} | {LABELS[opt].format(k=k)} | {lr} | "
+              f"{steps if steps else f'> {args.steps}'} | {loss_text(final)} | "
+              f"{loss_text(valid)} |")
+    print()
+    print("Every run:")
+    print()
+    print("| data | optimizer | lr | steps to target | final loss | valid loss |")
+    print("|---|---|---|---|---|---|")
+    for data, opt, lr, steps, final, valid in every:
+        print(f"| {data} | {LABELS[opt].format(k=k)} | {lr} | "
+              f"{steps if steps else f'> {args.steps}'} | {loss_text(final)} | "
+              f"{loss_text(valid)} |")
+    if args.svg:
+        svg_plot(panels, args.svg)
+    for f in os.listdir(work):
+        os.remove(os.path.join(work, f))
+    os.rmdir(work)
+
+
+if __name__ == "__main__":
+    main()
