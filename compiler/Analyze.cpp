@@ -66,6 +66,12 @@ cl::opt<bool> IgnoreMemoryOpt("ignore-memory",
                               cl::desc("search mode: let peaks exceed device memory (the "
                                        "time with memory savings pfc does not model)"),
                               cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<int> MaxTensorParallelOpt("max-tensor-parallel",
+                                  cl::desc("search mode: largest tensor-parallel degree tried, "
+                                           "powers of two within a node (default 8; 1: "
+                                           "pipeline and data parallelism only)"),
+                                  cl::init(8), cl::value_desc("T"), cl::sub(AnalyzeCmd),
+                                  cl::cat(Category));
 cl::opt<bool> Json("json", cl::desc("print one JSON object"), cl::sub(AnalyzeCmd),
                    cl::cat(Category));
 
@@ -74,7 +80,7 @@ cl::opt<bool> Json("json", cl::desc("print one JSON object"), cl::sub(AnalyzeCmd
 llvm::Error runAnalyze() {
   if (PlanPath.empty() && !ModelOpt.empty())
     return runAnalyzeSearch({ModelOpt, ClusterOpt, TokensOpt, LossOpt, MaxWorkOpt, Json,
-                              IgnoreMemoryOpt});
+                              IgnoreMemoryOpt, MaxTensorParallelOpt});
   if (!ModelOpt.empty())
     return userError("pfc: error: give either PLAN or --model, not both");
   if (PlanPath.empty())

@@ -12,14 +12,18 @@
 //   steps         ceil(tokens / (D x N x micro-batch x seq));
 //   time          steps x the step time pfc's own passes simulate.
 //
-// Candidates: P pipeline devices (divides the blocks, or a power of two, for
-// 1F1B; P x V divides the blocks for the looping schedules, 2 <= V <= 16),
-// D = floor(devices / P) and its power-of-two floor, micro-batch sizes from
-// the smallest whose P x V x N stays within --max-work upwards while the
-// time improves, N = round(B_crit / (D x mb x seq)). ZeRO stages are tried
-// from 0 up and the first that fits (peak memory <= capacity, the memory
-// pass's peak, which needs no simulation) is simulated: a higher stage only
-// adds communication.
+// Candidates: tensor-parallel groups of T = 1, 2, 4, ... GPUs (dividing a
+// node, up to --max-tensor-parallel; with sequence parallelism, which costs
+// no extra communication); P pipeline devices (divides the
+// blocks, or a power of two, for 1F1B; P x V divides the blocks for the
+// looping schedules, 2 <= V <= 16), D = floor(devices / (P T)) and its
+// power-of-two floor, micro-batch sizes from the smallest whose P x V x N
+// stays within --max-work upwards while the time improves,
+// N = round(B_crit / (D x mb x seq)). For each recomputation mode (none,
+// selective, full) ZeRO stages are tried from 0 up and the first that fits
+// (peak memory <= capacity, the memory pass's peak, which needs no
+// simulation) is simulated: a higher stage only adds communication; the
+// fastest of those is the candidate's time.
 //
 //===----------------------------------------------------------------------===//
 #include "AnalyzeSearch.h"
@@ -44,7 +48,8 @@ constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
 
 struct Candidate {
   proto::Schedule Schedule = proto::ONE_F_ONE_B;
-  int32_t P = 1, V = 1, D = 1, N = 1, Mb = 1, Zero = 0;
+  int32_t P = 1, V = 1, D = 1, N = 1, Mb = 1, Zero = 0, T = 1;
+  proto::Recompute Recompute = proto::RECOMPUTE_NONE;
   double StepMs = 0, Bubble = 0;
   int64_t PeakBytes = 0, CapacityBytes = 0;
   int64_t Steps = 0;
@@ -74,6 +79,9 @@ struct Searcher {
     O.set_microbatches(C.N);
     O.set_data_parallel(C.D);
     O.set_zero(C.Zero);
+    O.set_tensor_parallel(C.T);
+    O.set_sequence_parallel(C.T > 1);
+    O.set_recompute(C.Recompute);
     O.set_partition(proto::UNIFORM);
     // The default pipeline up to the memory pass, simulated only if it fits.
     std::string Pipeline = defaultPipeline(O);
@@ -110,10 +118,11 @@ struct Searcher {
     return llvm::Error::success();
   }
 
-  /// The fastest fitting candidate of one (schedule, P, V, D), trying ZeRO
-  /// stages and micro-batch sizes; \p Smallest keeps the least peak seen.
+  /// The fastest fitting candidate of one (schedule, P, V, D, T), trying
+  /// micro-batch sizes, recomputation modes and ZeRO stages; \p Smallest
+  /// keeps the least peak seen.
   llvm::Expected<std::optional<Candidate>> best(proto::Schedule S, int32_t P, int32_t V,
-                                                int32_t D, Candidate &Smallest) {
+                                                int32_t D, int32_t T, Candidate &Smallest) {
     std::optional<Candidate> Best;
     for (int32_t Mb = 1; Mb <= 64; Mb *= 2) {
       int32_t N = std::max<int32_t>(1, std::lround(Sequences / (double(D) * Mb)));
@@ -121,15 +130,26 @@ struct Searcher {
         ++OverWork;
         continue;
       }
+      // Per recomputation mode, the first ZeRO stage that fits (a higher
+      // stage only adds communication); the fastest of those.
       std::optional<Candidate> Fit;
-      for (int32_t Z = 0; Z <= (D >= 2 ? 3 : 0) && !Fit; ++Z) {
-        Candidate C{S, P, V, D, N, Mb, Z};
-        if (llvm::Error E = evaluate(C))
-          return std::move(E);
-        if (C.Fits)
-          Fit = C;
-        else if (Smallest.PeakBytes == 0 || C.PeakBytes < Smallest.PeakBytes)
-          Smallest = C;
+      for (proto::Recompute Rc : {proto::RECOMPUTE_NONE, proto::RECOMPUTE_SELECTIVE,
+                                  proto::RECOMPUTE_FULL}) {
+        for (int32_t Z = 0; Z <= (D >= 2 ? 3 : 0); ++Z) {
+          Candidate C{S, P, V, D, N, Mb, Z, T, Rc};
+          if (llvm::Error E = evaluate(C))
+            return E;
+          if (C.Fits) {
+            if (!Fit || C.Days < Fit->Days)
+              Fit = C;
+            break;
+          }
+          if (Smallest.PeakBytes == 0 || C.PeakBytes < Smallest.PeakBytes)
+            Smallest = C;
+        }
+        // Without memory limits, recomputation only costs time.
+        if (R.IgnoreMemory)
+          break;
       }
       // Larger micro-batches hold at least as much: none will fit either.
       if (!Fit)
@@ -142,16 +162,34 @@ struct Searcher {
   }
 
   llvm::Expected<std::optional<Candidate>> search(proto::Schedule S, Candidate &Smallest) {
+    std::optional<Candidate> Best;
+    const int32_t Gpn = std::max(1, Cluster.gpus_per_node());
+    for (int32_t T = 1; T <= Gpn && T <= R.MaxTensorParallel; T *= 2) {
+      if (Gpn % T != 0)
+        break;
+      llvm::Expected<std::optional<Candidate>> C = searchPipelines(S, T, Smallest);
+      if (!C)
+        return C.takeError();
+      if (*C && (!Best || (*C)->Days < Best->Days))
+        Best = *C;
+    }
+    return Best;
+  }
+
+  /// The best pipeline shape for tensor-parallel groups of \p T GPUs.
+  llvm::Expected<std::optional<Candidate>> searchPipelines(proto::Schedule S, int32_t T,
+                                                           Candidate &Smallest) {
     const int32_t Blocks = Model.num_layers();
     const bool Looping = S != proto::ONE_F_ONE_B;
+    const int32_t Groups = Devices / T;
     std::optional<Candidate> Best;
-    for (int32_t P = Looping ? 2 : 1; P <= std::min(Blocks, Devices); ++P) {
+    for (int32_t P = Looping ? 2 : 1; P <= std::min(Blocks, Groups); ++P) {
       bool Pow2 = (P & (P - 1)) == 0;
       if (!Looping && Blocks % P != 0 && !Pow2)
         continue;
-      std::vector<int32_t> Ds = {Devices / P};
+      std::vector<int32_t> Ds = {Groups / P};
       int32_t D2 = 1;
-      while (D2 * 2 <= Devices / P)
+      while (D2 * 2 <= Groups / P)
         D2 *= 2;
       if (D2 != Ds[0])
         Ds.push_back(D2);
@@ -159,7 +197,7 @@ struct Searcher {
         if (Looping && Blocks % (P * V) != 0)
           continue;
         for (int32_t D : Ds) {
-          llvm::Expected<std::optional<Candidate>> C = best(S, P, V, D, Smallest);
+          llvm::Expected<std::optional<Candidate>> C = best(S, P, V, D, T, Smallest);
           if (!C)
             return C.takeError();
           if (*C && (!Best || (*C)->Days < Best->Days))
@@ -175,15 +213,15 @@ std::string rowText(std::string_view Name, const std::optional<Candidate> &C,
                     const Candidate &Smallest) {
   if (!C)
     return fmt::format("{:<12} no configuration fits in {:.1f} GiB (least peak {:.1f} GiB: "
-                       "P={} V={} D={} mb={} N={} ZeRO-{})\n",
+                       "P={} V={} D={} T={} mb={} N={} ZeRO-{} recompute {})\n",
                        Name, Smallest.CapacityBytes / GiB, Smallest.PeakBytes / GiB,
-                       Smallest.P, Smallest.V, Smallest.D, Smallest.Mb, Smallest.N,
-                       Smallest.Zero);
-  return fmt::format("{:<12}{:>4}{:>4}{:>6}{:>8}{:>4}{:>6}{:>5}{:>11}{:>11.1f}{:>8.3f}"
-                     "{:>10.1f}{:>10}{:>9.2f}\n",
-                     Name, C->P, C->V, C->D, C->P * C->D, C->Mb, C->N, C->Zero,
-                     int64_t(C->D) * C->N * C->Mb, C->StepMs, C->Bubble,
-                     C->PeakBytes / GiB, C->Steps, C->Days);
+                       Smallest.P, Smallest.V, Smallest.D, Smallest.T, Smallest.Mb, Smallest.N,
+                       Smallest.Zero, recomputeName(Smallest.Recompute));
+  return fmt::format("{:<12}{:>4}{:>4}{:>6}{:>3}{:>8}{:>4}{:>6}{:>5}{:>10}{:>11}{:>11.1f}"
+                     "{:>8.3f}{:>10.1f}{:>10}{:>9.2f}\n",
+                     Name, C->P, C->V, C->D, C->T, int64_t(C->P) * C->D * C->T, C->Mb, C->N,
+                     C->Zero, recomputeName(C->Recompute), int64_t(C->D) * C->N * C->Mb,
+                     C->StepMs, C->Bubble, C->PeakBytes / GiB, C->Steps, C->Days);
 }
 
 llvm::json::Value rowJson(const std::optional<Candidate> &C, const Candidate &Smallest) {
@@ -194,7 +232,8 @@ llvm::json::Value rowJson(const std::optional<Candidate> &C, const Candidate &Sm
   return llvm::json::Object{
       {"fits", true},           {"stages", C->P},
       {"virtual_stages", C->V}, {"data_parallel", C->D},
-      {"devices", C->P * C->D}, {"micro_batch_size", C->Mb},
+      {"tensor_parallel", C->T}, {"recompute", std::string(recomputeName(C->Recompute))},
+      {"devices", int64_t(C->P) * C->D * C->T}, {"micro_batch_size", C->Mb},
       {"microbatches", C->N},   {"zero", C->Zero},
       {"batch_tokens", C->BatchTokens},
       {"step_time_ms", C->StepMs}, {"bubble_fraction", C->Bubble},
@@ -210,6 +249,9 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
                      "--model");
   if (R.MaxWork < 1)
     return userError("pfc: error: --max-work must be at least 1 (got {})", R.MaxWork);
+  if (R.MaxTensorParallel < 1)
+    return userError("pfc: error: --max-tensor-parallel must be at least 1 (got {})",
+                     R.MaxTensorParallel);
   llvm::Expected<proto::Model> Model = loadModel(R.Model);
   if (!Model)
     return Model.takeError();
@@ -249,6 +291,7 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
         {"cluster_devices", S.Devices},
         {"tokens", R.Tokens},
         {"memory_ignored", R.IgnoreMemory},
+        {"max_tensor_parallel", R.MaxTensorParallel},
         {"critical_batch",
          llvm::json::Object{{"b_star_tokens", BStar},
                             {"alpha_b", AlphaB},
@@ -278,8 +321,8 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
                     S.Sequences, Model->seq_length());
   if (R.IgnoreMemory)
     OS << "memory ignored (--ignore-memory): peaks may exceed the device's capacity\n";
-  OS << "schedule       P   V     D devices  mb     N ZeRO  batch seq    step ms  bubble  "
-        "peak GiB     steps     days\n";
+  OS << "schedule       P   V     D  T devices  mb     N ZeRO recompute  batch seq    step "
+        "ms  bubble  peak GiB     steps     days\n";
   for (int I = 0; I < 3; ++I)
     OS << rowText(scheduleName(Schedules[I]), Best[I], Smallest[I]);
   if (Winner < 0) {

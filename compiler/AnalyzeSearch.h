@@ -3,8 +3,9 @@
 // The configuration search behind `pfc analyze --model M --cluster C
 // --tokens T` (AnalyzeSearch.cpp): for each schedule (1F1B, interleaved,
 // layered), the pipeline size, virtual stages, data-parallel degree,
-// micro-batch size and count, and ZeRO stage that train on T tokens soonest
-// at the critical batch size of Kaplan et al. (2020), within device memory.
+// tensor-parallel degree, micro-batch size and count, activation
+// recomputation and ZeRO stage that train on T tokens soonest at the
+// critical batch size of Kaplan et al. (2020), within device memory.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_COMPILER_ANALYZESEARCH_H
@@ -25,10 +26,11 @@ struct SearchRequest {
   /// Largest stages x virtual stages x micro-batches simulated per candidate.
   int64_t MaxWork = 1 << 14;
   bool Json = false;
-  /// Treat every candidate as fitting (peaks are still reported): the time
-  /// pfc's schedules would give with memory-saving techniques it does not
-  /// model (activation recomputation, tensor parallelism).
+  /// Treat every candidate as fitting (peaks are still reported); then no
+  /// recomputation is tried.
   bool IgnoreMemory = false;
+  /// Largest tensor-parallel degree tried (powers of two dividing a node).
+  int32_t MaxTensorParallel = 8;
 };
 
 /// Runs the search and prints the table (or JSON) on standard output.

@@ -74,6 +74,25 @@ cl::opt<int> ZeroOpt("zero",
                               "parameters (3) across the data-parallel replicas (default 0)"),
                      cl::init(0), cl::value_desc("0|1|2|3"), cl::sub(CompileCmd),
                      cl::cat(Category));
+cl::opt<int> TensorParallelOpt(
+    "tensor-parallel",
+    cl::desc("GPUs per pipeline device, Megatron tensor parallelism inside a node (T, "
+             "default 1)"),
+    cl::init(1), cl::value_desc("T"), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<bool> SequenceParallelOpt(
+    "sequence-parallel",
+    cl::desc("with --tensor-parallel: also shard LayerNorm/dropout activations along the "
+             "sequence (Megatron sequence parallelism)"),
+    cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<proto::Recompute, false, ValuesParser<proto::Recompute>> RecomputeOpt(
+    "recompute", cl::desc("activation recomputation (default none)"),
+    cl::init(proto::RECOMPUTE_NONE),
+    cl::values(clEnumValN(proto::RECOMPUTE_NONE, "none", "keep every activation"),
+               clEnumValN(proto::RECOMPUTE_SELECTIVE, "selective",
+                          "recompute the attention core in the backward"),
+               clEnumValN(proto::RECOMPUTE_FULL, "full",
+                          "keep block inputs only; the backward reruns the forward")),
+    cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<proto::Partition, false, ValuesParser<proto::Partition>> PartitionOpt(
     "partition", cl::desc("how layers are split into stages (default uniform)"),
     cl::init(proto::UNIFORM),
@@ -215,6 +234,9 @@ llvm::Error compile() {
   O.set_data_parallel(DataParallelOpt);
   O.set_partition(PartitionOpt);
   O.set_zero(ZeroOpt);
+  O.set_tensor_parallel(TensorParallelOpt);
+  O.set_recompute(RecomputeOpt);
+  O.set_sequence_parallel(SequenceParallelOpt);
   O.set_optimizer(OptimizerOpt);
   O.mutable_kfac()->set_placement(KfacPlacementOpt);
   O.mutable_kfac()->set_max_piece_ms(KfacMaxPieceOpt);
@@ -223,9 +245,13 @@ llvm::Error compile() {
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},
                              {"--data-parallel", DataParallelOpt.getValue()},
+                             {"--tensor-parallel", TensorParallelOpt.getValue()},
                              {"--kfac-max-steps", KfacMaxStepsOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
+  if (SequenceParallelOpt && TensorParallelOpt < 2)
+    return userError("pfc: error: --sequence-parallel shards along the sequence across a "
+                     "tensor-parallel group; give --tensor-parallel 2 or more");
   if (ZeroOpt < 0 || ZeroOpt > 3)
     return userError("pfc: error: --zero must be 0, 1, 2 or 3 (got {})", ZeroOpt.getValue());
   if (ZeroOpt > 0 && DataParallelOpt < 2)

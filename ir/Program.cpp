@@ -39,6 +39,14 @@ std::string_view scheduleName(proto::Schedule S) {
   }
 }
 
+std::string_view recomputeName(proto::Recompute R) {
+  switch (R) {
+  case proto::RECOMPUTE_SELECTIVE: return "selective";
+  case proto::RECOMPUTE_FULL: return "full";
+  default: return "none";
+  }
+}
+
 std::string_view streamName(StreamKind S) {
   switch (S) {
   case proto::COMPUTE: return "compute";

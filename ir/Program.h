@@ -36,6 +36,8 @@ inline constexpr int NumStreams = 4;
 std::string_view taskKindName(TaskKind K);
 /// Name of a schedule as the --schedule flag spells it ("1f1b", ...).
 std::string_view scheduleName(proto::Schedule S);
+/// Name of a recomputation mode ("none", "selective", "full").
+std::string_view recomputeName(proto::Recompute R);
 /// Name of a stream ("compute", "send", "recv", "collective").
 std::string_view streamName(StreamKind S);
 /// The stream a task of this kind runs on.

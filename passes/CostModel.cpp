@@ -1,6 +1,7 @@
 //===- CostModel.cpp - durations and sizes of the work ---------------------===//
 #include "CostModel.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace pfc {
@@ -41,6 +42,9 @@ CostModel::CostModel(const Program &P) {
   MemBandwidthGBps = D.memory_bandwidth_gbps();
   Intra = P.Cluster.intra_node();
   Inter = P.Cluster.inter_node();
+  TensorParallel = std::max(1, P.Options.tensor_parallel());
+  const double T = TensorParallel;
+  const proto::Recompute Recompute = P.Options.recompute();
 
   const double H = M.hidden_size(), F = M.ffn_size() > 0 ? M.ffn_size() : 4.0 * H;
   const double S = M.seq_length(), B = M.micro_batch_size(), A = M.num_heads();
@@ -48,44 +52,70 @@ CostModel::CostModel(const Program &P) {
   const double Flops = peakFlops(D, M.precision());
   auto Ms = [&](double FlopCount) { return Flops > 0 ? FlopCount / Flops * 1e3 : 0; };
   const int64_t Out = static_cast<int64_t>(Tokens * H) * ElemBytes;
+  // Two all-reduces of the activation among the T GPUs of a group.
+  const double TpCommMs = 2 * allReduceMs(Out, TensorParallel, /*CrossNode=*/false);
 
   // Embedding: a gather, memory bound; its parameters are vocab x h + positions.
   LayerCost Emb;
-  Emb.ParamCount = static_cast<int64_t>(Vocab * H + S * H);
+  Emb.ParamCount = static_cast<int64_t>(Vocab * H / T + S * H);
   Emb.ForwardMs = MemBandwidthGBps > 0 ? Out / (MemBandwidthGBps * 1e6) : 0;
   Emb.BackwardMs = 2 * Emb.ForwardMs;
   Emb.ActivationBytes = static_cast<int64_t>(Tokens) * 8; // token ids
-  Emb.OutputBytes = Out;
+  Emb.OutputBytes = static_cast<int64_t>(Out / T);
   Layers.push_back(Emb);
 
   // Block: QKV + output projection (4 h^2), MLP (2 h F), attention scores and
-  // weighted sum (2 s h per token each).
+  // weighted sum (2 s h per token each). Column-parallel QKV and first MLP
+  // layer split their biases; LayerNorms and the two row-parallel biases
+  // (4h + 2h) are replicated.
   LayerCost Blk;
-  Blk.ParamCount = static_cast<int64_t>(4 * H * H + 2 * H * F + 9 * H + F);
-  double FwdFlops = Tokens * (2 * (4 * H * H + 2 * H * F) + 4 * S * H);
-  Blk.ForwardMs = Ms(FwdFlops);
-  Blk.BackwardMs = 2 * Blk.ForwardMs;
-  // Saved activations per layer (Korthikanti et al. 2022, no recomputation):
-  // s b h (34 + 5 a s / h) bytes at 16-bit, scaled for other precisions.
-  Blk.ActivationBytes =
-      static_cast<int64_t>(Tokens * H * (34 + 5 * A * S / H) * ElemBytes / 2.0);
-  Blk.OutputBytes = Out;
+  Blk.ParamCount = static_cast<int64_t>((4 * H * H + 2 * H * F + 3 * H + F) / T + 6 * H);
+  const double FwdFlops = Tokens * (2 * (4 * H * H + 2 * H * F) + 4 * S * H);
+  const double AttnCoreFlops = Tokens * 4 * S * H;
+  double FwdMs = Ms(FwdFlops) / T, BwdMs = 2 * Ms(FwdFlops) / T;
+  // Saved activations (Korthikanti et al. 2022) in units of s b h bytes at
+  // 16-bit; AllUnits is what a block keeps without recomputation.
+  // With sequence parallelism the 10 s b h of LayerNorm/dropout inputs and
+  // the block input are sharded too.
+  const bool Sp = P.Options.sequence_parallel() && TensorParallel > 1;
+  const double Replicated = Sp ? 10 / T : 10;
+  const double AllUnits = Replicated + 24 / T + 5 * A * S / (H * T);
+  const double Units = Recompute == proto::RECOMPUTE_FULL        ? (Sp ? 2 / T : 2)
+                       : Recompute == proto::RECOMPUTE_SELECTIVE ? Replicated + 24 / T
+                                                                 : AllUnits;
+  double ActScale = Units / (34 + 5 * A * S / H); // against T = 1, none
   if (P.Options.has_profile()) {
     const proto::BlockProfile &Prof = P.Options.profile();
-    Blk.ForwardMs = Prof.forward_ms();
-    Blk.BackwardMs = Prof.backward_ms();
-    Blk.ActivationBytes = static_cast<int64_t>(Prof.act_mib() * MiB);
+    FwdMs = Prof.forward_ms() / T;
+    BwdMs = Prof.backward_ms() / T;
   }
+  Blk.ForwardMs = FwdMs + TpCommMs;
+  Blk.BackwardMs = BwdMs + TpCommMs;
+  if (Recompute == proto::RECOMPUTE_FULL)
+    Blk.BackwardMs += Blk.ForwardMs;
+  else if (Recompute == proto::RECOMPUTE_SELECTIVE)
+    Blk.BackwardMs += P.Options.has_profile() ? FwdMs * AttnCoreFlops / FwdFlops
+                                              : Ms(AttnCoreFlops) / T;
+  const double FullActBytes = P.Options.has_profile()
+                                  ? P.Options.profile().act_mib() * MiB
+                                  : Tokens * H * (34 + 5 * A * S / H) * ElemBytes / 2.0;
+  Blk.ActivationBytes = static_cast<int64_t>(FullActBytes * ActScale);
+  RecomputeWorkingBytes =
+      Recompute == proto::RECOMPUTE_NONE
+          ? 0
+          : static_cast<int64_t>(FullActBytes * (AllUnits - Units) / (34 + 5 * A * S / H));
+  Blk.OutputBytes = static_cast<int64_t>(Out / T);
   for (int32_t I = 0; I < M.num_layers(); ++I)
     Layers.push_back(Blk);
 
-  // Head: final LayerNorm, vocab projection and cross-entropy.
+  // Head: final LayerNorm, vocab projection (vocabulary-parallel) and
+  // cross-entropy.
   LayerCost Head;
   Head.ParamCount = M.tied_embeddings() ? 2 * static_cast<int64_t>(H)
-                                        : static_cast<int64_t>(Vocab * H + 2 * H);
-  Head.ForwardMs = Ms(Tokens * 2 * H * Vocab);
+                                        : static_cast<int64_t>(Vocab * H / T + 2 * H);
+  Head.ForwardMs = Ms(Tokens * 2 * H * Vocab) / T;
   Head.BackwardMs = 2 * Head.ForwardMs;
-  Head.ActivationBytes = static_cast<int64_t>(Tokens * (H + Vocab)) * ElemBytes;
+  Head.ActivationBytes = static_cast<int64_t>(Tokens * (H + Vocab / T)) * ElemBytes;
   Head.OutputBytes = 0;
   Layers.push_back(Head);
 
@@ -109,7 +139,7 @@ CostModel::CostModel(const Program &P) {
     L.ParamBytes = L.ParamCount * ElemBytes;
   if (P.Options.has_profile())
     for (int32_t I = 1; I <= M.num_layers(); ++I)
-      Layers[I].ParamBytes = static_cast<int64_t>(P.Options.profile().param_mib() * MiB);
+      Layers[I].ParamBytes = static_cast<int64_t>(P.Options.profile().param_mib() * MiB / T);
 }
 
 double CostModel::p2pMs(const Program &P, int32_t From, int32_t To, int64_t Bytes) const {

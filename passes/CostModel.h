@@ -10,6 +10,23 @@
 // Conventions: times in milliseconds, sizes in bytes, FLOPs of a GEMM
 // m x k by k x n are 2mkn, backward = 2 x forward FLOPs.
 //
+// Tensor parallelism (--tensor-parallel T, Megatron-LM: Shoeybi et al. 2019,
+// Narayanan et al. 2021): every cost is per GPU of a T-GPU group. A block's
+// GEMMs and parameters divide by T; its forward and its backward each add two
+// all-reduces of the s x b x h activation among the T GPUs (intra-node link);
+// embedding and head are vocabulary-parallel; a stage's output goes to the
+// next stage as T parallel slices of 1/T. Activation memory follows
+// Korthikanti et al. 2022 (Table 2), per block and micro-batch at 16-bit,
+// with c = 10 (c = 10/T under --sequence-parallel, which shards LayerNorm and
+// dropout activations and the block input too):
+//   none       s b h (c + 24/T + 5 a s / (h T))
+//   selective  s b h (c + 24/T)         backward reruns the attention core
+//   full       2 s b h (2 s b h / T with sequence parallelism): the block
+//              input; the backward reruns the whole forward
+// Sequence parallelism's reduce-scatter + all-gather move what the
+// all-reduce moved, so its time is the same. A measured profile (one GPU,
+// T = 1) is scaled the same way.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_PASSES_COSTMODEL_H
 #define PFC_PASSES_COSTMODEL_H
@@ -36,7 +53,8 @@ public:
 
   /// Bytes of one element at the model's precision.
   int64_t elementBytes() const { return ElemBytes; }
-  /// Time of a point-to-point transfer between two devices.
+  /// Time of a point-to-point transfer of \p Bytes (per GPU) between two
+  /// devices.
   double p2pMs(const Program &P, int32_t From, int32_t To, int64_t Bytes) const;
   /// Time of a ring all-reduce of \p Bytes among \p Ranks ranks.
   double allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const;
@@ -54,10 +72,17 @@ public:
   /// Bytes per parameter of parameters + gradients + optimizer state (mixed
   /// precision Adam: 2 + 2 + 12 at fp16).
   int64_t staticBytesPerParam() const;
+  /// GPUs per plan device (T >= 1).
+  int32_t tensorParallel() const { return TensorParallel; }
+  /// Extra activation memory while one block's backward recomputes: the
+  /// activations recomputation dropped, for one block and micro-batch.
+  int64_t recomputeWorkingBytes() const { return RecomputeWorkingBytes; }
 
 private:
   std::vector<LayerCost> Layers;
   int64_t ElemBytes = 2;
+  int32_t TensorParallel = 1;
+  int64_t RecomputeWorkingBytes = 0;
   double MemBandwidthGBps = 0;
   double OptimizerMsPerParam = -1; ///< from the profile; < 0: analytic
   proto::LinkSpec Intra, Inter;

@@ -5,7 +5,8 @@
 // memory: activations a forward saves until its backward frees them. Both
 // run on the device's compute stream, so the stream order alone fixes the
 // activation peak; no timing is needed. Also counts the peak number of
-// (stage, micro-batch) activation sets alive at once. With K-FAC, adds the
+// (stage, micro-batch) activation sets alive at once; under --recompute, one
+// block's recomputed activations on top. With K-FAC, adds the
 // factors, their inverses and the tensors kept for deferred curvature
 // (from the bubble-fill report).
 //
@@ -48,7 +49,9 @@ public:
             S.StaticMemory += K.factor_bytes();
             Peak += K.saved_bytes();
           }
-      S.PeakMemory = S.StaticMemory + Peak + zeroWorkingBytes(P, D);
+      // A recomputing backward briefly holds one block's dropped activations.
+      S.PeakMemory = S.StaticMemory + Peak + zeroWorkingBytes(P, D) +
+                     Costs.recomputeWorkingBytes();
       S.PeakInflight = PeakInflight;
     }
     return false;

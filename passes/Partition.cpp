@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "CostModel.h"
 #include "Pass.h"
+#include "Replicas.h"
 
 #include "ir/Diagnostics.h"
 
@@ -84,17 +85,29 @@ public:
                        "(--stages {} x --virtual-stages {}); use fewer stages",
                        Blocks, S * V, S, V);
     const auto &C = P.Cluster;
+    const int32_t T = std::max(1, O.tensor_parallel());
+    const int32_t Gpn = std::max(1, C.gpus_per_node());
+    if (T > 1 && Gpn % T != 0)
+      return userError("pfc: error: --tensor-parallel {} must divide the {} GPUs of a node of "
+                       "cluster '{}' (a tensor-parallel group stays inside one node)",
+                       T, Gpn, C.name());
+    if (T > 1 && O.optimizer() == proto::KFAC)
+      return userError("pfc: error: --optimizer kfac with --tensor-parallel {} is not "
+                       "supported (K-FAC factors of sharded layers); use --tensor-parallel 1",
+                       T);
     int64_t Available = static_cast<int64_t>(C.num_nodes()) * C.gpus_per_node();
-    if (static_cast<int64_t>(S) * D > Available)
-      return userError("pfc: error: --stages {} x --data-parallel {} needs {} devices, the "
+    if (static_cast<int64_t>(S) * D * T > Available)
+      return userError("pfc: error: --stages {} x --data-parallel {}{} needs {} devices, the "
                        "cluster '{}' has {} ({} nodes x {} GPUs)",
-                       S, D, S * D, C.name(), Available, C.num_nodes(), C.gpus_per_node());
+                       S, D, T > 1 ? fmt::format(" x --tensor-parallel {}", T) : "",
+                       int64_t(S) * D * T, C.name(), Available, C.num_nodes(),
+                       C.gpus_per_node());
 
     CostModel Costs(P);
     P.clearTasks();
     P.setNumDevices(S);
     for (int32_t I = 0; I < S; ++I)
-      P.Devices[I] = Device{I / std::max(1, C.gpus_per_node()),
+      P.Devices[I] = Device{I / planDevicesPerNode(P),
                             static_cast<int64_t>(C.device().memory_gib() * (1ull << 30))};
 
     const int32_t PerPipeline = S * V;

@@ -5,10 +5,14 @@
 
 namespace pfc {
 
+int32_t planDevicesPerNode(const Program &P) {
+  return std::max(1, P.Cluster.gpus_per_node() / std::max(1, P.Options.tensor_parallel()));
+}
+
 ReplicaGroup replicaGroup(const Program &P, int32_t Device) {
   const int32_t S = P.numDevices();
   const int32_t D = std::max(1, P.Options.data_parallel());
-  const int32_t Gpn = std::max(1, P.Cluster.gpus_per_node());
+  const int32_t Gpn = planDevicesPerNode(P);
   int32_t Pipelines = 1;
   for (const Stage &St : P.Stages)
     Pipelines = std::max(Pipelines, St.Pipeline + 1);

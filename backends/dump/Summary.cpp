@@ -84,6 +84,11 @@ void printSummary(const Program &P, llvm::raw_ostream &OS) {
                     std::max(1, O.virtual_stages()), std::max(1, O.data_parallel()));
   if (O.zero() > 0)
     OS << fmt::format("zero: stage {} across {} replicas\n", O.zero(), O.data_parallel());
+  if (O.tensor_parallel() > 1 || O.recompute() != proto::RECOMPUTE_NONE)
+    OS << fmt::format("per device: {} GPU{} (tensor parallel{}), recompute {}\n",
+                      std::max(1, O.tensor_parallel()), O.tensor_parallel() > 1 ? "s" : "",
+                      O.sequence_parallel() ? ", sequence parallel" : "",
+                      recomputeName(O.recompute()));
   OS << "costs: " << (O.has_profile() ? "profile " + O.profile().source() : "analytic")
      << "\n";
   std::array<int64_t, proto::TaskKind_ARRAYSIZE> Counts{};
@@ -146,6 +151,9 @@ void printSummaryJson(const Program &P, llvm::raw_ostream &OS) {
       {"microbatches", O.microbatches()},
       {"virtual_stages", std::max(1, O.virtual_stages())},
       {"data_parallel", std::max(1, O.data_parallel())},
+      {"tensor_parallel", std::max(1, O.tensor_parallel())},
+      {"sequence_parallel", O.sequence_parallel()},
+      {"recompute", std::string(recomputeName(O.recompute()))},
       {"tasks", P.numTasks()},
       {"simulated", P.Time.Simulated},
       {"step_time_ms", P.Time.StepTimeMs},
