@@ -147,13 +147,26 @@ double CostModel::p2pMs(const Program &P, int32_t From, int32_t To, int64_t Byte
   return linkMs(SameNode ? Intra : Inter, static_cast<double>(Bytes));
 }
 
+double CostModel::ringAllReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
+  if (Ranks <= 1)
+    return 0;
+  // 2(n-1) steps, each moving Bytes/n over the slowest link.
+  const proto::LinkSpec &L = CrossNode ? Inter : Intra;
+  return 2.0 * (Ranks - 1) * linkMs(L, static_cast<double>(Bytes) / Ranks);
+}
+
 double CostModel::allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
   if (Ranks <= 1)
     return 0;
-  // Ring: 2(n-1) steps, each moving Bytes/n over the slowest link.
   const proto::LinkSpec &L = CrossNode ? Inter : Intra;
-  double Steps = 2.0 * (Ranks - 1);
-  return Steps * linkMs(L, static_cast<double>(Bytes) / Ranks);
+  const double Ring = ringAllReduceMs(Bytes, Ranks, CrossNode);
+  // Double binary tree (NCCL): reduce up and broadcast down, pipelined, so
+  // 2 log2(n) latencies and the whole tensor twice over the link. NCCL picks
+  // the faster; so does pfc (the tree wins for small tensors on many ranks).
+  const double Depth = std::ceil(std::log2(static_cast<double>(Ranks)));
+  const double Tree = 2 * Depth * L.latency_us() * 1e-3 +
+                      2 * (L.bandwidth_gbps() > 0 ? Bytes / (L.bandwidth_gbps() * 1e6) : 0);
+  return std::min(Ring, Tree);
 }
 
 double CostModel::optimizerMs(int64_t Params) const {

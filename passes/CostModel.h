@@ -56,15 +56,17 @@ public:
   /// Time of a point-to-point transfer of \p Bytes (per GPU) between two
   /// devices.
   double p2pMs(const Program &P, int32_t From, int32_t To, int64_t Bytes) const;
-  /// Time of a ring all-reduce of \p Bytes among \p Ranks ranks.
+  /// Time of an all-reduce of \p Bytes among \p Ranks ranks: the faster of
+  /// a ring (2(n-1) steps of Bytes/n) and NCCL's double binary tree
+  /// (2 log2 n latencies, 2 Bytes over the link).
   double allReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const;
   /// Ring reduce-scatter or all-gather of \p Bytes (the whole tensor): half
   /// of the all-reduce, n-1 steps of Bytes/n.
   double reduceScatterMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
-    return allReduceMs(Bytes, Ranks, CrossNode) / 2;
+    return ringAllReduceMs(Bytes, Ranks, CrossNode) / 2;
   }
   double allGatherMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const {
-    return allReduceMs(Bytes, Ranks, CrossNode) / 2;
+    return ringAllReduceMs(Bytes, Ranks, CrossNode) / 2;
   }
   /// Optimizer step over \p Params parameters: the profile's measured rate
   /// when it has one, else Adam, memory bound.
@@ -79,6 +81,8 @@ public:
   int64_t recomputeWorkingBytes() const { return RecomputeWorkingBytes; }
 
 private:
+  double ringAllReduceMs(int64_t Bytes, int32_t Ranks, bool CrossNode) const;
+
   std::vector<LayerCost> Layers;
   int64_t ElemBytes = 2;
   int32_t TensorParallel = 1;
