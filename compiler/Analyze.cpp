@@ -57,6 +57,11 @@ cl::opt<double> LossOpt("loss",
                         cl::desc("search mode: loss (nats) for the critical batch size "
                                  "(default: Kaplan's L(N) from the model size)"),
                         cl::value_desc("L"), cl::sub(AnalyzeCmd), cl::cat(Category));
+cl::opt<double> TargetLossOpt("target-loss",
+                              cl::desc("search mode, instead of --tokens: train until this "
+                                       "loss (nats); global batch sizes B_crit x 2^k "
+                                       "(B_crit/64 to 8 B_crit) are searched"),
+                              cl::value_desc("L"), cl::sub(AnalyzeCmd), cl::cat(Category));
 cl::opt<int64_t> MaxWorkOpt("max-work",
                             cl::desc("search mode: most stages x virtual stages x "
                                      "micro-batches simulated per candidate (default 16384)"),
@@ -79,8 +84,8 @@ cl::opt<bool> Json("json", cl::desc("print one JSON object"), cl::sub(AnalyzeCmd
 
 llvm::Error runAnalyze() {
   if (PlanPath.empty() && !ModelOpt.empty())
-    return runAnalyzeSearch({ModelOpt, ClusterOpt, TokensOpt, LossOpt, MaxWorkOpt, Json,
-                              IgnoreMemoryOpt, MaxTensorParallelOpt});
+    return runAnalyzeSearch({ModelOpt, ClusterOpt, TokensOpt, TargetLossOpt, LossOpt,
+                              MaxWorkOpt, Json, IgnoreMemoryOpt, MaxTensorParallelOpt});
   if (!ModelOpt.empty())
     return userError("pfc: error: give either PLAN or --model, not both");
   if (PlanPath.empty())

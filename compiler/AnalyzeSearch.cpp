@@ -1,7 +1,8 @@
 //===- AnalyzeSearch.cpp - pfc analyze --model: shortest time to train -----===//
 //
 // Searches, per schedule (1F1B, interleaved, layered), the configuration
-// that trains on a token budget soonest, using every device it can:
+// that trains on a token budget (or to a target loss) soonest, using every
+// device it can:
 //
 //   global batch  B_crit(L) = B* / L^(1/alpha_B), B* = 2e8 tokens,
 //                 alpha_B = 0.21 (Kaplan et al. 2020, "Scaling Laws for
@@ -9,7 +10,13 @@
 //   loss          L(N) = (N_c / N)^alpha_N, N_c = 8.8e13, alpha_N = 0.076
 //                 (their eq. 1.1), N the non-embedding parameters
 //                 layers x (4h^2 + 2h ffn), unless --loss gives L;
-//   steps         ceil(tokens / (D x N x micro-batch x seq));
+//   steps         ceil(tokens / B), B = D x N x micro-batch x seq; or, with
+//                 --target-loss L, ceil(S_min (1 + B_crit(L) / B)) (their
+//                 eq. 5.4) where L = (N_c'/N)^alpha_N' + (S_c/S_min)^alpha_S
+//                 (eq. 1.6, Table 3: N_c' = 6.5e13, alpha_N' = 0.077,
+//                 S_c = 2.1e3, alpha_S = 0.76), and global batches
+//                 B_crit x 2^k, B_crit/64 <= B <= 8 B_crit, are searched:
+//                 smaller ones need fewer tokens but more, more bubbled steps;
 //   time          steps x the step time pfc's own passes simulate.
 //
 // Candidates: tensor-parallel groups of T = 1, 2, 4, ... GPUs (dividing a
@@ -44,6 +51,9 @@ namespace pfc {
 namespace {
 
 constexpr double BStar = 2e8, AlphaB = 0.21, Nc = 8.8e13, AlphaN = 0.076;
+// Kaplan et al. Table 3: the fit of L(N, S_min).
+constexpr double NcS = 6.5e13, AlphaNS = 0.077, Sc = 2.1e3, AlphaS = 0.76;
+constexpr double MinBatchScale = 1.0 / 64, MaxBatchScale = 8;
 constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
 
 struct Candidate {
@@ -54,6 +64,7 @@ struct Candidate {
   int64_t PeakBytes = 0, CapacityBytes = 0;
   int64_t Steps = 0;
   double BatchTokens = 0, Days = 0;
+  double BatchScale = 1; ///< global batch / B_crit as searched
   bool Fits = false;
 };
 
@@ -62,7 +73,10 @@ struct Searcher {
   proto::Model Model;
   proto::Cluster Cluster;
   int32_t Devices = 0;
-  double Sequences = 0; ///< global batch in sequences
+  double Sequences = 0;     ///< global batch in sequences
+  double CritSequences = 0; ///< B_crit in sequences
+  double BCritTokens = 0;
+  double Smin = 0; ///< > 0: steps to the target loss at an infinite batch
   int Compiled = 0, OverMemory = 0, OverWork = 0;
 
   /// Compiles \p C; runs the simulator only if it fits. Fills peak, fit and
@@ -113,7 +127,8 @@ struct Searcher {
     C.StepMs = Prog.Time.StepTimeMs;
     C.Bubble = Prog.Time.BubbleFraction;
     C.BatchTokens = static_cast<double>(C.D) * C.N * C.Mb * Model.seq_length();
-    C.Steps = static_cast<int64_t>(std::ceil(R.Tokens / C.BatchTokens));
+    C.Steps = static_cast<int64_t>(
+        std::ceil(Smin > 0 ? Smin * (1 + BCritTokens / C.BatchTokens) : R.Tokens / C.BatchTokens));
     C.Days = C.Steps * C.StepMs / 1e3 / 86400;
     return llvm::Error::success();
   }
@@ -161,17 +176,49 @@ struct Searcher {
     return Best;
   }
 
+  /// The best candidate of schedule \p S: at B_crit for a token budget; for
+  /// a target loss, walking the global batch from B_crit down (or up) by
+  /// factors of two while the time improves (time against batch size is
+  /// unimodal: fewer steps on one side, longer ones on the other).
   llvm::Expected<std::optional<Candidate>> search(proto::Schedule S, Candidate &Smallest) {
+    llvm::Expected<std::optional<Candidate>> Best = searchAtScale(S, 1, Smallest);
+    if (!Best || Smin <= 0)
+      return Best;
+    for (double Factor : {0.5, 2.0}) {
+      bool Improved = false;
+      for (double Scale = Factor; Scale >= MinBatchScale && Scale <= MaxBatchScale;
+           Scale *= Factor) {
+        llvm::Expected<std::optional<Candidate>> C = searchAtScale(S, Scale, Smallest);
+        if (!C)
+          return C.takeError();
+        if (!*C || (*Best && (*C)->Days >= (*Best)->Days))
+          break;
+        *Best = *C;
+        Improved = true;
+      }
+      if (Improved)
+        break;
+    }
+    return Best;
+  }
+
+  /// The best candidate at global batch \p Scale x B_crit over the
+  /// tensor-parallel degrees.
+  llvm::Expected<std::optional<Candidate>> searchAtScale(proto::Schedule S, double Scale,
+                                                         Candidate &Smallest) {
     std::optional<Candidate> Best;
     const int32_t Gpn = std::max(1, Cluster.gpus_per_node());
+    Sequences = CritSequences * Scale;
     for (int32_t T = 1; T <= Gpn && T <= R.MaxTensorParallel; T *= 2) {
       if (Gpn % T != 0)
         break;
       llvm::Expected<std::optional<Candidate>> C = searchPipelines(S, T, Smallest);
       if (!C)
         return C.takeError();
-      if (*C && (!Best || (*C)->Days < Best->Days))
+      if (*C && (!Best || (*C)->Days < Best->Days)) {
         Best = *C;
+        Best->BatchScale = Scale;
+      }
     }
     return Best;
   }
@@ -238,15 +285,18 @@ llvm::json::Value rowJson(const std::optional<Candidate> &C, const Candidate &Sm
       {"batch_tokens", C->BatchTokens},
       {"step_time_ms", C->StepMs}, {"bubble_fraction", C->Bubble},
       {"peak_memory_gib", C->PeakBytes / GiB}, {"capacity_gib", C->CapacityBytes / GiB},
-      {"steps", C->Steps},      {"days", C->Days}};
+      {"steps", C->Steps},      {"tokens", C->Steps * C->BatchTokens},
+      {"batch_over_critical", C->BatchScale}, {"days", C->Days}};
 }
 
 } // namespace
 
 llvm::Error runAnalyzeSearch(const SearchRequest &R) {
-  if (!(R.Tokens > 0))
-    return userError("pfc: error: give --tokens T, the training tokens (positive), with "
-                     "--model");
+  if (R.Tokens > 0 && R.TargetLoss > 0)
+    return userError("pfc: error: give --tokens or --target-loss, not both");
+  if (!(R.Tokens > 0) && !(R.TargetLoss > 0))
+    return userError("pfc: error: give --tokens T, the training tokens, or --target-loss L, "
+                     "the loss to reach in nats (positive), with --model");
   if (R.MaxWork < 1)
     return userError("pfc: error: --max-work must be at least 1 (got {})", R.MaxWork);
   if (R.MaxTensorParallel < 1)
@@ -263,9 +313,21 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
   const double H = Model->hidden_size();
   const double F = Model->ffn_size() > 0 ? Model->ffn_size() : 4 * H;
   const double Params = Model->num_layers() * (4 * H * H + 2 * H * F);
-  const double Loss = R.Loss > 0 ? R.Loss : std::pow(Nc / Params, AlphaN);
+  const double Loss = R.Loss > 0        ? R.Loss
+                      : R.TargetLoss > 0 ? R.TargetLoss
+                                         : std::pow(Nc / Params, AlphaN);
   const double BCrit = BStar / std::pow(Loss, 1 / AlphaB);
-  S.Sequences = BCrit / Model->seq_length();
+  S.CritSequences = S.Sequences = BCrit / Model->seq_length();
+  S.BCritTokens = BCrit;
+  const double Floor = std::pow(NcS / Params, AlphaNS);
+  if (R.TargetLoss > 0) {
+    if (R.TargetLoss <= Floor)
+      return userError("pfc: error: --target-loss {:.3f} is out of reach for {} ({:.3g} "
+                       "non-embedding parameters): Kaplan et al.'s L(N, S) never goes below "
+                       "(6.5e13/N)^0.077 = {:.3f} nats; give a larger loss",
+                       R.TargetLoss, Model->name(), Params, Floor);
+    S.Smin = Sc / std::pow(R.TargetLoss - Floor, 1 / AlphaS);
+  }
 
   const proto::Schedule Schedules[] = {proto::ONE_F_ONE_B, proto::INTERLEAVED, proto::LAYERED};
   std::optional<Candidate> Best[3];
@@ -289,7 +351,10 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
         {"model", Model->name()},
         {"cluster", Cluster->name()},
         {"cluster_devices", S.Devices},
-        {"tokens", R.Tokens},
+        {"tokens", R.Tokens > 0 ? llvm::json::Value(R.Tokens) : llvm::json::Value(nullptr)},
+        {"target_loss",
+         R.TargetLoss > 0 ? llvm::json::Value(R.TargetLoss) : llvm::json::Value(nullptr)},
+        {"s_min_steps", S.Smin > 0 ? llvm::json::Value(S.Smin) : llvm::json::Value(nullptr)},
         {"memory_ignored", R.IgnoreMemory},
         {"max_tensor_parallel", R.MaxTensorParallel},
         {"critical_batch",
@@ -312,13 +377,25 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
     return llvm::Error::success();
   }
   llvm::raw_ostream &OS = llvm::outs();
-  OS << fmt::format("shortest time to train {} on {} ({} devices), {:.3g} tokens\n",
-                    Model->name(), Cluster->name(), S.Devices, R.Tokens);
+  if (R.TargetLoss > 0)
+    OS << fmt::format("shortest time to train {} on {} ({} devices) to a loss of {:.3f} nats\n",
+                      Model->name(), Cluster->name(), S.Devices, R.TargetLoss);
+  else
+    OS << fmt::format("shortest time to train {} on {} ({} devices), {:.3g} tokens\n",
+                      Model->name(), Cluster->name(), S.Devices, R.Tokens);
   OS << fmt::format("critical batch (Kaplan et al. 2020): {:.3g} non-embedding parameters, "
                     "L = {:.3f} nats{}, B_crit = 2e8 / L^(1/0.21) = {:.3g} tokens = {:.0f} "
                     "sequences of {}\n",
-                    Params, Loss, R.Loss > 0 ? " (--loss)" : " = (8.8e13/N)^0.076", BCrit,
-                    S.Sequences, Model->seq_length());
+                    Params, Loss,
+                    R.Loss > 0         ? " (--loss)"
+                    : R.TargetLoss > 0 ? " (--target-loss)"
+                                       : " = (8.8e13/N)^0.076",
+                    BCrit, S.CritSequences, Model->seq_length());
+  if (S.Smin > 0)
+    OS << fmt::format("steps to the target (Kaplan et al. eq. 1.6 and 5.4, Table 3): "
+                      "L = {:.3f} + (2.1e3/S_min)^0.76 gives S_min = {:.0f}; steps = S_min (1 + "
+                      "B_crit/B), B = B_crit x 2^k from B_crit/64 to 8 B_crit\n",
+                      Floor, S.Smin);
   if (R.IgnoreMemory)
     OS << "memory ignored (--ignore-memory): peaks may exceed the device's capacity\n";
   OS << "schedule       P   V     D  T devices  mb     N ZeRO recompute  batch seq    step "

@@ -5,7 +5,9 @@
 // layered), the pipeline size, virtual stages, data-parallel degree,
 // tensor-parallel degree, micro-batch size and count, activation
 // recomputation and ZeRO stage that train on T tokens soonest at the
-// critical batch size of Kaplan et al. (2020), within device memory.
+// critical batch size of Kaplan et al. (2020), or that reach a target loss
+// soonest at the batch size that trades steps against tokens best, within
+// device memory.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_COMPILER_ANALYZESEARCH_H
@@ -20,7 +22,10 @@ namespace pfc {
 struct SearchRequest {
   std::string Model;   ///< preset or file
   std::string Cluster; ///< preset or file
-  double Tokens = 0;   ///< training tokens
+  double Tokens = 0;   ///< training tokens (or give TargetLoss)
+  /// Train to this loss (nats) instead of on Tokens: steps from Kaplan et
+  /// al.'s L(N, S_min) and S = S_min (1 + B_crit / B), batch sizes searched.
+  double TargetLoss = 0;
   /// Loss in nats for the critical batch size; <= 0: Kaplan's L(N).
   double Loss = 0;
   /// Largest stages x virtual stages x micro-batches simulated per candidate.
