@@ -120,19 +120,21 @@ CostModel::CostModel(const Program &P) {
   Layers.push_back(Head);
 
   // A profile with pfc's extension columns measured the embedding, the head
-  // and the optimizer step too (ProfileCsv.cpp).
+  // and the optimizer step too (ProfileCsv.cpp), on one GPU: / T like the
+  // blocks; the optimizer's rate is per parameter of a whole block.
   if (P.Options.has_profile()) {
     const proto::BlockProfile &Prof = P.Options.profile();
     if (Prof.has_embedding()) {
-      Layers.front().ForwardMs = Prof.embedding().forward_ms();
-      Layers.front().BackwardMs = Prof.embedding().backward_ms();
+      Layers.front().ForwardMs = Prof.embedding().forward_ms() / T;
+      Layers.front().BackwardMs = Prof.embedding().backward_ms() / T;
     }
     if (Prof.has_head()) {
-      Layers.back().ForwardMs = Prof.head().forward_ms();
-      Layers.back().BackwardMs = Prof.head().backward_ms();
+      Layers.back().ForwardMs = Prof.head().forward_ms() / T;
+      Layers.back().BackwardMs = Prof.head().backward_ms() / T;
     }
-    if (Prof.has_optimizer_ms() && Blk.ParamCount > 0)
-      OptimizerMsPerParam = Prof.optimizer_ms() / static_cast<double>(Blk.ParamCount);
+    const double BlockParams = 4 * H * H + 2 * H * F + 9 * H + F;
+    if (Prof.has_optimizer_ms() && BlockParams > 0)
+      OptimizerMsPerParam = Prof.optimizer_ms() / BlockParams;
   }
 
   for (LayerCost &L : Layers)
