@@ -168,11 +168,11 @@ llvm::Expected<proto::Plan> readPlan(llvm::StringRef Path) {
   }
   case PlanFormat::Text:
     if (llvm::Error E = parseTextProto(Data, Path, Plan))
-      return std::move(E);
+      return E;
     break;
   case PlanFormat::Json:
     if (llvm::Error E = parseJsonProto(Data, Path, Plan))
-      return std::move(E);
+      return E;
     break;
   }
   return Plan;

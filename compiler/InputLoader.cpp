@@ -682,9 +682,9 @@ llvm::Expected<proto::Model> loadModel(const std::string &NameOrPath) {
   proto::Model M;
   Source Src;
   if (llvm::Error E = readDescription(NameOrPath, M, Src, /*IsModel=*/true))
-    return std::move(E);
+    return E;
   if (llvm::Error E = checkModel(Src, M))
-    return std::move(E);
+    return E;
   return M;
 }
 
@@ -693,9 +693,9 @@ llvm::Expected<proto::Cluster> loadCluster(const std::string &NameOrPath,
   proto::Cluster C;
   Source Src;
   if (llvm::Error E = readDescription(NameOrPath, C, Src, /*IsModel=*/false))
-    return std::move(E);
+    return E;
   if (llvm::Error E = checkCluster(Src, C, ForModel))
-    return std::move(E);
+    return E;
   return C;
 }
 
@@ -758,9 +758,9 @@ llvm::Expected<Program> loadPlan(const std::string &Path) {
       if (Parsed && Lenient.version() > PlanVersion)
         if (llvm::Error V = checkPlanVersion(Src, Lenient)) {
           llvm::consumeError(std::move(E));
-          return std::move(V);
+          return V;
         }
-      return std::move(E);
+      return E;
     }
   }
   // Errors below name a field; in a text plan, they point at it.

@@ -147,7 +147,7 @@ llvm::Expected<Setup> prepare() {
                               llvm::StringRef(ProfileOpt), llvm::StringRef(ClusterOutOpt)})
     if (!Out.empty())
       if (llvm::Error E = checkOutputPath(Out, "output"))
-        return std::move(E);
+        return E;
   llvm::Expected<Program> P = loadPlan(PlanPath);
   if (!P)
     return P.takeError();
@@ -162,7 +162,7 @@ llvm::Expected<Setup> prepare() {
                      PlanPath.getValue());
   if (LayersOpt > 0)
     if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
-      return std::move(E);
+      return E;
   ModelScale Scale;
   Scale.Hidden = HiddenOpt, Scale.Heads = HeadsOpt, Scale.Seq = SeqOpt;
   Scale.Vocab = VocabOpt > 0 ? VocabOpt : DataOpt == DataKind::Corpus ? ByteVocab : 0;

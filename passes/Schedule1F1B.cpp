@@ -20,7 +20,7 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = checkScheduleInputs(P, "1f1b", /*AllowVirtual=*/false))
-      return std::move(E);
+      return E;
     const int32_t N = P.Options.microbatches();
     const int32_t S = P.numDevices();
     DeviceOrders Orders(S);

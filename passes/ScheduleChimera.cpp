@@ -97,9 +97,9 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = checkScheduleInputs(P, "chimera", /*AllowVirtual=*/false))
-      return std::move(E);
+      return E;
     if (llvm::Error E = checkChimeraInputs(P))
-      return std::move(E);
+      return E;
     const int32_t S = P.numDevices(), Half = S / 2;
     const int32_t Units = P.Options.microbatches() / S;
     const auto Lines = stagesByPipeline(P);

@@ -17,7 +17,7 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = checkScheduleInputs(P, "gpipe", /*AllowVirtual=*/false))
-      return std::move(E);
+      return E;
     const int32_t N = P.Options.microbatches();
     DeviceOrders Orders(P.numDevices());
     for (int32_t S = 0; S < P.numStages(); ++S) {

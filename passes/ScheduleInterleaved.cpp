@@ -56,12 +56,12 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = checkScheduleInputs(P, "interleaved", /*AllowVirtual=*/true))
-      return std::move(E);
+      return E;
     const int32_t N = P.Options.microbatches();
     const int32_t S = P.numDevices();
     const int32_t V = std::max(1, P.Options.virtual_stages());
     if (llvm::Error E = checkLoopingPlacement(P, "interleaved", S, V))
-      return std::move(E);
+      return E;
     const std::vector<TableEntry> Table = scheduleTable(N, S, V);
     const int32_t Total = N * V;
     const auto Line = stagesByPipeline(P)[0];

@@ -44,7 +44,7 @@ public:
 
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = checkScheduleInputs(P, "layered", /*AllowVirtual=*/true))
-      return std::move(E);
+      return E;
     const int32_t N = P.Options.microbatches();
     const int32_t S = P.numDevices();
     const int32_t V = std::max(1, P.Options.virtual_stages());
@@ -59,7 +59,7 @@ public:
                            : fmt::format("use --virtual-stages {}", Choices));
     }
     if (llvm::Error E = checkLoopingPlacement(P, "layered", S, V))
-      return std::move(E);
+      return E;
     const auto Line = stagesByPipeline(P)[0];
 
     DeviceOrders Orders(S);

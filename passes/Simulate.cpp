@@ -10,7 +10,7 @@ public:
   llvm::StringRef name() const override { return "simulate"; }
   llvm::Expected<bool> run(Program &P) override {
     if (llvm::Error E = simulateProgram(P))
-      return std::move(E);
+      return E;
     return false; // timings are results, not a change of the task graph
   }
 };
