@@ -132,7 +132,10 @@ static Adjacency buildAdjacency(int32_t N, const std::vector<std::pair<TaskId, T
   for (int32_t I = 0; I < N; ++I) {
     TaskId *Begin = A.Targets.data() + A.Offsets[I], *End = A.Targets.data() + A.Offsets[I + 1];
     if (End - Begin > 16) {
-      std::sort(Begin, End);
+      // Long lists (an inversion's thousands of curvature inputs) usually
+      // arrive in order already.
+      if (!std::is_sorted(Begin, End))
+        std::sort(Begin, End);
       continue;
     }
     for (TaskId *J = Begin + 1; J < End; ++J)
