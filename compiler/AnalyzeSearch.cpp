@@ -179,7 +179,8 @@ struct Searcher {
   /// The best candidate of schedule \p S: at B_crit for a token budget; for
   /// a target loss, walking the global batch from B_crit down (or up) by
   /// factors of two while the time improves (time against batch size is
-  /// unimodal: fewer steps on one side, longer ones on the other).
+  /// unimodal: fewer steps on one side, longer ones on the other), and down
+  /// while nothing fits in memory yet.
   llvm::Expected<std::optional<Candidate>> search(proto::Schedule S, Candidate &Smallest) {
     llvm::Expected<std::optional<Candidate>> Best = searchAtScale(S, 1, Smallest);
     if (!Best || Smin <= 0)
@@ -191,6 +192,9 @@ struct Searcher {
         llvm::Expected<std::optional<Candidate>> C = searchAtScale(S, Scale, Smallest);
         if (!C)
           return C.takeError();
+        // Smaller batches hold less: keep halving until something fits.
+        if (!*C && !*Best && Factor < 1)
+          continue;
         if (!*C || (*Best && (*C)->Days >= (*Best)->Days))
           break;
         *Best = *C;
