@@ -12,6 +12,10 @@
 // K-FAC plans: the cycle tasks of the refresh cycle run in the step of their
 // cycle_step, through KfacTasks (KfacTasks.h) for the stages whose optimizer
 // is a plan-driven KfacOptimizer; with any other optimizer they are no-ops.
+// Such a stage's OPTIMIZER_STEP computes its directions; its update waits
+// until every device has finished the step, to use the one KL-clip factor ν
+// of all stages (setKfacClipAcrossStages(false): each stage's own ν, at its
+// OPTIMIZER_STEP); the update's time is added to its OPTIMIZER_STEP's.
 //
 // Not yet: data-parallel replicas (data_parallel > 1), which create()
 // rejects with a user error.
@@ -20,6 +24,7 @@
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H
 #define PFC_BACKENDS_INTERP_EXECUTOR_H
 
+#include "ExecutorShared.h"
 #include "KfacTasks.h"
 #include "Model.h"
 #include "Optimizer.h"
@@ -30,15 +35,6 @@
 #include <span>
 
 namespace pfc::interp {
-
-struct StepResult {
-  /// Mean loss over the step's tokens, and each micro-batch's mean loss.
-  double Loss = 0;
-  std::vector<double> MicrobatchLoss;
-  /// Wall time of every task in ms (-1: not run this step), and of the step.
-  std::vector<double> TaskMs;
-  double StepMs = 0;
-};
 
 template <typename T> class Executor {
 public:
@@ -53,6 +49,8 @@ public:
   void setOptimizer(int32_t Stage, Optimizer<T> *Opt);
   /// Steps at the start that refresh K-FAC inverses every step (KfacTasks.h).
   void setKfacWarmup(int32_t Steps) { Kfac->setWarmup(Steps); }
+  /// One KL-clip factor over all stages (default) or one per stage.
+  void setKfacClipAcrossStages(bool On) { Kfac->setClipAcrossStages(On); }
 
   /// One step: zeroes every replica's gradients, then runs every device's
   /// streams on micro-batches \p Batches (indexed by micro-batch id). The
@@ -68,6 +66,7 @@ private:
   std::vector<Model<T> *> Replicas;
   std::vector<Optimizer<T> *> Optimizers; ///< per stage
   std::unique_ptr<KfacTasks<T>> Kfac;
+  std::vector<TaskId> StepTasks; ///< per stage: its OPTIMIZER_STEP task
   int64_t Steps = 0;
 };
 

@@ -3,6 +3,7 @@
 
 #include "Blas.h"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -159,6 +160,27 @@ template <typename T> void splitWeightBias(const Tensor<T> &V, Tensor<T> &W, Ten
   }
 }
 
+template <typename T> Tensor<T> pieceRows(const Tensor<T> &X, int32_t Piece, int32_t Pieces) {
+  if (Pieces <= 1)
+    return X;
+  const int64_t R = X.rows(), C = X.cols();
+  const int64_t Begin = R * Piece / Pieces, End = R * (Piece + 1) / Pieces;
+  Tensor<T> Out = Tensor<T>::matrix(End - Begin, C);
+  std::copy(X.data() + Begin * C, X.data() + End * C, Out.data());
+  return Out;
+}
+
+template <typename T> void sumReplicaFactors(const std::vector<KfacFactors<T> *> &Members) {
+  KfacFactors<T> Sum = *Members[0];
+  for (size_t R = 1; R < Members.size(); ++R) {
+    const KfacFactors<T> &F = *Members[R];
+    addScaled(Sum.SumA, F.SumA), addScaled(Sum.SumG, F.SumG);
+    Sum.RowsA += F.RowsA, Sum.RowsG += F.RowsG;
+  }
+  for (KfacFactors<T> *F : Members)
+    F->SumA = Sum.SumA, F->SumG = Sum.SumG, F->RowsA = Sum.RowsA, F->RowsG = Sum.RowsG;
+}
+
 #define PFC_KFAC_INSTANTIATE(T)                                                              \
   template struct KfacFactors<T>;                                                            \
   template void accumulateA(KfacFactors<T> &, const Tensor<T> &);                            \
@@ -166,6 +188,8 @@ template <typename T> void splitWeightBias(const Tensor<T> &V, Tensor<T> &W, Ten
   template void updateAverages(KfacFactors<T> &, double);                                    \
   template void updateAverageA(KfacFactors<T> &, double);                                    \
   template void updateAverageG(KfacFactors<T> &, double);                                    \
+  template Tensor<T> pieceRows(const Tensor<T> &, int32_t, int32_t);                         \
+  template void sumReplicaFactors(const std::vector<KfacFactors<T> *> &);                    \
   template double piDamping(const Tensor<T> &, const Tensor<T> &);                           \
   template bool dampedInverse(const Tensor<T> &, double, Tensor<T> &, bool *);               \
   template bool invertFactors(KfacFactors<T> &, double);                                     \

@@ -27,6 +27,9 @@
 
 #include "Tensor.h"
 
+#include <utility>
+#include <vector>
+
 namespace pfc::interp {
 
 template <typename T> struct KfacFactors {
@@ -57,6 +60,13 @@ template <typename T> void updateAverages(KfacFactors<T> &F, double Decay);
 template <typename T> void updateAverageA(KfacFactors<T> &F, double Decay);
 template <typename T> void updateAverageG(KfacFactors<T> &F, double Decay);
 
+/// Rows [Piece·R/Pieces, (Piece+1)·R/Pieces) of \p X's R rows: curvature
+/// piece \p Piece of \p Pieces (all of \p X when Pieces <= 1).
+template <typename T> Tensor<T> pieceRows(const Tensor<T> &X, int32_t Piece, int32_t Pieces);
+/// FACTOR_ALL_REDUCE: every member's raw sums and row counts become their
+/// sum over \p Members, added in member order.
+template <typename T> void sumReplicaFactors(const std::vector<KfacFactors<T> *> &Members);
+
 /// π = sqrt((tr A / dim A) / (tr G / dim G)); 1 when either trace is 0.
 template <typename T> double piDamping(const Tensor<T> &A, const Tensor<T> &G);
 /// (M + Damping·I)⁻¹ by Cholesky, retried in fp64 when T's fails. False if
@@ -66,6 +76,31 @@ bool dampedInverse(const Tensor<T> &M, double Damping, Tensor<T> &Out, bool *Ret
 /// Damped inverses of the running averages with π-damping and strength
 /// \p Lambda (λ). False when a factor cannot be inverted.
 template <typename T> bool invertFactors(KfacFactors<T> &F, double Lambda);
+
+/// Plan-driven refresh, for either backend's factors \p F (KfacOptimizer):
+/// inverts \p F's averages with \p Invert (the backend's invertFactors) into
+/// \p Pending, leaving the active inverses as they were. Nothing without an
+/// average.
+template <typename FactorsT, typename TensorT, typename InvertFn>
+void invertIntoPending(FactorsT &F, std::pair<TensorT, TensorT> &Pending, InvertFn &&Invert) {
+  if (!F.HasAverage)
+    return;
+  // invertFactors writes the active inverses: compute there, then swap back.
+  TensorT AInv = std::move(F.AInv), GInv = std::move(F.GInv);
+  const bool Had = F.HasInverse;
+  if (Invert(F))
+    Pending = {std::move(F.AInv), std::move(F.GInv)};
+  F.AInv = std::move(AInv), F.GInv = std::move(GInv), F.HasInverse = Had;
+}
+/// \p Pending (if any) becomes \p F's active inverses and is emptied.
+template <typename FactorsT, typename TensorT>
+void activatePending(FactorsT &F, std::pair<TensorT, TensorT> &Pending) {
+  if (Pending.first.empty())
+    return;
+  F.AInv = std::move(Pending.first), F.GInv = std::move(Pending.second);
+  F.HasInverse = true;
+  Pending = {};
+}
 
 /// Δ = G⁻¹ V A⁻¹ for V = [dW | db] ([out, in+1]); two GEMMs.
 template <typename T>

@@ -41,21 +41,13 @@ template <typename T> void KfacOptimizer<T>::curvatureAll(T Scale) {
   }
 }
 
-template <typename T> bool KfacOptimizer<T>::refreshDue() const {
-  if (Steps < Opts.WarmupSteps)
-    return true;
-  return (Steps - Opts.WarmupSteps) % std::max(1, Opts.RefreshInterval) == 0;
-}
-
-template <typename T>
-std::vector<Tensor<T>> KfacOptimizer<T>::directions(bool Refresh) {
+template <typename T> void KfacOptimizer<T>::directions(bool Refresh) {
   // Directions: the plain gradient unless a K-FAC layer overrides it.
-  std::vector<Tensor<T>> Dirs;
-  Dirs.reserve(Params.size());
+  Prepared.clear(), Preconditioned.clear();
+  Prepared.reserve(Params.size());
   for (Param<T> *P : Params)
-    Dirs.push_back(P->Grad);
-  std::vector<size_t> Preconditioned;
-  double SumDeltaDotV = 0;
+    Prepared.push_back(P->Grad);
+  SumDeltaDotV = 0;
   for (size_t I = 0; I < Layers.size(); ++I) {
     KfacFactors<T> &F = Factors[I];
     if (!Opts.PlanDriven) {
@@ -70,53 +62,45 @@ std::vector<Tensor<T>> KfacOptimizer<T>::directions(bool Refresh) {
     Tensor<T> Delta = precondition(F.GInv, V, F.AInv);
     SumDeltaDotV += dot(Delta, V);
     auto [W, B] = ParamIndex[I];
-    splitWeightBias(Delta, Dirs[static_cast<size_t>(W)],
-                    B >= 0 ? &Dirs[static_cast<size_t>(B)] : nullptr);
+    splitWeightBias(Delta, Prepared[static_cast<size_t>(W)],
+                    B >= 0 ? &Prepared[static_cast<size_t>(B)] : nullptr);
     Preconditioned.push_back(I);
   }
-  Clip = klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip);
+}
+
+template <typename T> void KfacOptimizer<T>::prepare() { directions(false); }
+
+template <typename T> void KfacOptimizer<T>::step() {
+  if (Prepared.empty())
+    directions(refreshDue());
+  stepWithClip(klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip));
+}
+
+template <typename T> void KfacOptimizer<T>::stepWithClip(double Nu) {
+  if (Prepared.empty())
+    directions(refreshDue());
+  Clip = Nu;
   for (size_t I : Preconditioned) {
     auto [W, B] = ParamIndex[I];
     for (int64_t Idx : {W, B})
       if (Idx >= 0)
-        for (int64_t J = 0; J < Dirs[static_cast<size_t>(Idx)].numel(); ++J)
-          Dirs[static_cast<size_t>(Idx)][J] *= static_cast<T>(Clip);
+        for (int64_t J = 0; J < Prepared[static_cast<size_t>(Idx)].numel(); ++J)
+          Prepared[static_cast<size_t>(Idx)][J] *= static_cast<T>(Clip);
   }
-  return Dirs;
-}
-
-template <typename T> void KfacOptimizer<T>::prepare() { Prepared = directions(false); }
-
-template <typename T> void KfacOptimizer<T>::step() {
-  std::vector<Tensor<T>> Dirs =
-      Prepared.empty() ? directions(refreshDue()) : std::move(Prepared);
-  Prepared.clear();
   for (size_t I = 0; I < Params.size(); ++I)
-    momentumUpdate(*Params[I], Dirs[I], Bufs[I], Opts.Sgd);
+    momentumUpdate(*Params[I], Prepared[I], Bufs[I], Opts.Sgd);
+  Prepared.clear();
   ++Steps;
 }
 
 template <typename T> void KfacOptimizer<T>::invertPending(size_t Layer) {
-  KfacFactors<T> &F = Factors[Layer];
-  if (!F.HasAverage)
-    return;
-  // invertFactors writes the active inverses: compute there, then swap back.
-  Tensor<T> AInv = std::move(F.AInv), GInv = std::move(F.GInv);
-  const bool Had = F.HasInverse;
-  if (invertFactors(F, Opts.Damping))
-    Pending[Layer] = {std::move(F.AInv), std::move(F.GInv)};
-  F.AInv = std::move(AInv), F.GInv = std::move(GInv), F.HasInverse = Had;
+  invertIntoPending(Factors[Layer], Pending[Layer],
+                    [&](auto &F) { return invertFactors(F, Opts.Damping); });
 }
 
 template <typename T> void KfacOptimizer<T>::activatePending() {
-  for (size_t I = 0; I < Layers.size(); ++I) {
-    if (Pending[I].first.empty())
-      continue;
-    Factors[I].AInv = std::move(Pending[I].first);
-    Factors[I].GInv = std::move(Pending[I].second);
-    Factors[I].HasInverse = true;
-    Pending[I] = {};
-  }
+  for (size_t I = 0; I < Layers.size(); ++I)
+    interp::activatePending(Factors[I], Pending[I]);
 }
 
 template <typename T> void KfacOptimizer<T>::refreshAll() {

@@ -17,7 +17,10 @@
 // neither folds the averages nor inverts; the plan's INVERT tasks fold each
 // factor and compute pending inverses (invertPending), which become the ones
 // step() uses at the next refresh-cycle boundary (activatePending). The
-// PRECONDITION task may compute the directions ahead of the step (prepare).
+// PRECONDITION task may compute the directions ahead of the step (prepare);
+// with the KL clip across stages (KfacTasks.h) the executor reads their
+// Σ⟨Δ, V⟩ (deltaDotV) from every stage and steps each with the one ν
+// (stepWithClip).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
@@ -26,6 +29,8 @@
 #include "Kfac.h"
 #include "Linear.h"
 #include "Optimizer.h"
+
+#include <algorithm>
 
 namespace pfc::interp {
 
@@ -37,6 +42,11 @@ struct KfacOptions {
   int32_t WarmupSteps = 20;   ///< invert every step while step < WarmupSteps
   int32_t RefreshInterval = 10; ///< then every RefreshInterval steps
   bool PlanDriven = false;    ///< refresh through the plan's tasks (see above)
+
+  /// Whether the step after \p Steps steps recomputes the inverses.
+  bool refreshDue(int64_t Steps) const {
+    return Steps < WarmupSteps || (Steps - WarmupSteps) % std::max(1, RefreshInterval) == 0;
+  }
 };
 
 template <typename T> class KfacOptimizer : public Optimizer<T> {
@@ -52,12 +62,18 @@ public:
   /// Both, for every layer and every micro-batch the layers hold.
   void curvatureAll(T Scale);
   /// Whether the next step() recomputes the inverses.
-  bool refreshDue() const;
+  bool refreshDue() const { return Opts.refreshDue(Steps); }
+  /// Clips the directions with their own ν and updates.
   void step() override;
+  /// Updates with KL-clip factor \p Nu instead (computed across stages).
+  void stepWithClip(double Nu);
 
-  /// Plan-driven mode: computes (and keeps for step()) the preconditioned,
-  /// KL-clipped directions with the active inverses.
+  /// Plan-driven mode: computes (and keeps for the next step) the
+  /// preconditioned directions with the active inverses, not yet clipped.
   void prepare();
+  bool prepared() const { return !Prepared.empty(); }
+  /// Σ⟨Δ, V⟩ over the layers of the directions computed last.
+  double deltaDotV() const { return SumDeltaDotV; }
   /// Damped inverses of layer \p Layer's current averages, kept pending.
   void invertPending(size_t Layer);
   /// Pending inverses become the active ones.
@@ -86,13 +102,16 @@ private:
   /// Index in Params of each layer's weight and bias (-1 without bias).
   std::vector<std::pair<int64_t, int64_t>> ParamIndex;
   int64_t Steps = 0;
-  double Clip = 1;
+  double Clip = 1, SumDeltaDotV = 0;
   /// Pending inverses (A⁻¹, G⁻¹) per layer, empty when none.
   std::vector<std::pair<Tensor<T>, Tensor<T>>> Pending;
-  /// Directions computed by prepare(), empty when not prepared.
+  /// Unclipped directions for the next step, empty when not computed yet,
+  /// and the layers among them that were preconditioned.
   std::vector<Tensor<T>> Prepared;
+  std::vector<size_t> Preconditioned;
 
-  std::vector<Tensor<T>> directions(bool Refresh);
+  /// Fills Prepared, Preconditioned and SumDeltaDotV.
+  void directions(bool Refresh);
 };
 
 extern template class KfacOptimizer<float>;

@@ -1,9 +1,9 @@
 //===- KfacTasks.h - the plan's K-FAC tasks run by the executor ------------===//
 //
-// What CURVATURE_A/B, FACTOR_ALL_REDUCE, INVERT_A/B and PRECONDITION do when
-// the executor reaches them, for the stages whose optimizer is a
-// plan-driven KfacOptimizer (block layers only: kfac-insert makes no tasks
-// for the head).
+// What CURVATURE_A/B, FACTOR_ALL_REDUCE, INVERT_A/B, PRECONDITION and (for
+// K-FAC stages) OPTIMIZER_STEP do when the executor reaches them, for the
+// stages whose optimizer is a plan-driven KfacOptimizer (block layers only:
+// kfac-insert makes no tasks for the head).
 //
 // The refresh cycle: K = Report.cycle_steps steps; a cycle task runs only in
 // the step whose phase equals its cycle_step. Curvature with data_lag 1 uses
@@ -21,6 +21,19 @@
 // skipped and each stage's PRECONDITION refreshes every step from all its
 // micro-batches, as KfacOptimizer does on its own; cycles count from W.
 //
+// KL clip across stages (default; setClipAcrossStages(false) gives each
+// stage's optimizer its own ν): a K-FAC stage's OPTIMIZER_STEP only computes
+// its directions Δ (unless PRECONDITION did) and their Σ⟨Δ, V⟩; once the
+// walk has joined every device, applyDeferred computes one
+// ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))) with the sum over all stages (divided
+// by the number of pipelines, so each layer counts once under Chimera's
+// replicas) and updates every deferred stage with it, in stage order.
+//
+// One template for both backends: ModelT and OptT are the backend's model
+// and K-FAC optimizer; the backend's work (accumulateA, pieceRows,
+// sumReplicaFactors, the optimizer's calls) takes the extra arguments Ctx
+// given to each call: none on the CPU, the device's lane on the GPU.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_KFACTASKS_H
 #define PFC_BACKENDS_INTERP_KFACTASKS_H
@@ -30,58 +43,212 @@
 
 #include "ir/Program.h"
 
+#include <algorithm>
 #include <map>
+#include <type_traits>
 
 namespace pfc::interp {
 
-template <typename T> class KfacTasks {
+template <typename T, typename ModelT, typename OptT> class BasicKfacTasks {
+  using LinearT = std::remove_pointer_t<decltype(std::declval<OptT &>().layer(0))>;
+  using StoreT = std::remove_cvref_t<decltype(std::declval<LinearT &>().CurvatureInputs)>;
+
 public:
-  KfacTasks(const Program &P, const std::vector<Model<T> *> &Replicas);
+  BasicKfacTasks(const Program &P, const std::vector<ModelT *> &Replicas)
+      : P(P), Replicas(Replicas), Opts(P.Stages.size(), nullptr), States(P.Stages.size()),
+        Deferred(P.Stages.size(), 0), CycleSteps(std::max(1, P.Time.CycleSteps)) {
+    for (const Task &Tk : P.Tasks)
+      if (isCycleTask(Tk.Kind) && Tk.Kind != proto::FACTOR_ALL_REDUCE) {
+        int32_t &N = Pieces[{static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, Tk.Microbatch}];
+        N = std::max(N, Tk.Piece + 1);
+      }
+  }
 
   /// Stage \p Stage is preconditioned by \p Opt (plan-driven), or by nothing.
-  void setOptimizer(int32_t Stage, KfacOptimizer<T> *Opt);
+  void setOptimizer(int32_t Stage, OptT *Opt) {
+    Opts[static_cast<size_t>(Stage)] = Opt;
+    States[static_cast<size_t>(Stage)] = std::vector<LayerState>(Opt ? Opt->numLayers() : 0);
+  }
   void setWarmup(int32_t Steps) { Warmup = Steps; }
+  /// One ν over all stages (true, the default) or one per stage optimizer.
+  void setClipAcrossStages(bool On) { AcrossStages = On; }
 
   /// Before step \p Step (0-based) with loss scale \p Scale: the cycle phase;
   /// activates the pending inverses when a cycle starts.
-  void beginStep(int64_t Step, T Scale);
+  void beginStep(int64_t Step, T StepScale) {
+    std::fill(Deferred.begin(), Deferred.end(), 0); // left by a failed step
+    Scale = StepScale;
+    WarmupStep = Step < Warmup;
+    if (WarmupStep)
+      return;
+    Phase = static_cast<int32_t>((Step - Warmup) % CycleSteps);
+    if (Phase == 0)
+      for (OptT *Opt : Opts)
+        if (Opt)
+          Opt->activatePending();
+  }
   /// Whether cycle task \p Tk runs in this step.
-  bool runs(const Task &Tk) const;
+  bool runs(const Task &Tk) const { return !WarmupStep && Tk.CycleStep == Phase; }
   /// Whether the edge \p Pred -> \p Tk was satisfied in an earlier step
   /// (curvature of lagged data after its forward/backward).
-  bool satisfiedEarlier(const Task &Tk, const Task &Pred) const;
+  bool satisfiedEarlier(const Task &Tk, const Task &Pred) const {
+    return Tk.DataLag > 0 && (Pred.Kind == proto::FORWARD || Pred.Kind == proto::BACKWARD);
+  }
 
-  void curvature(const Task &Tk);
-  void invert(const Task &Tk);
-  void precondition(const Task &Tk);
+  template <typename... Ctx> void curvature(const Task &Tk, Ctx &...C) {
+    OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
+    if (!Opt)
+      return;
+    const bool IsA = Tk.Kind == proto::CURVATURE_A;
+    const int32_t N = Pieces.at({static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, Tk.Microbatch});
+    for (size_t I : layersOf(Tk.Stage, Tk.Layer)) {
+      LayerState &S = States[static_cast<size_t>(Tk.Stage)][I];
+      LinearT &L = *Opt->layer(I);
+      const StoreT &Store = Tk.DataLag > 0 ? (IsA ? S.PrevInputs : S.PrevGrads)
+                                           : (IsA ? L.CurvatureInputs : L.CurvatureGrads);
+      if (!Store.contains(Tk.Microbatch))
+        continue; // lagged data before the first step
+      auto Rows = pieceRows(C..., Store.get(Tk.Microbatch), Tk.Piece, N);
+      if (IsA)
+        accumulateA(C..., Opt->mutableFactors(I), Rows);
+      else
+        accumulateG(C..., Opt->mutableFactors(I), Rows, Tk.DataLag > 0 ? PrevScale : Scale);
+    }
+  }
+
+  template <typename... Ctx> void invert(const Task &Tk, Ctx &...C) {
+    OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
+    if (!Opt || Tk.Piece + 1 < Pieces.at({static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, -1}))
+      return; // earlier pieces of a split inversion: no-ops here
+    const bool IsA = Tk.Kind == proto::INVERT_A;
+    const double Decay = Opt->options().Decay;
+    for (size_t I : layersOf(Tk.Stage, Tk.Layer)) {
+      LayerState &S = States[static_cast<size_t>(Tk.Stage)][I];
+      auto &F = Opt->mutableFactors(I);
+      if (IsA)
+        updateAverageA(C..., F, Decay), S.FoldedA = true;
+      else
+        updateAverageG(C..., F, Decay), S.FoldedG = true;
+      if (S.FoldedA && S.FoldedG) {
+        Opt->invertPending(C..., I);
+        S.FoldedA = S.FoldedG = false;
+      }
+    }
+  }
+
+  template <typename... Ctx> void precondition(const Task &Tk, Ctx &...C) {
+    OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
+    if (!Opt)
+      return;
+    if (WarmupStep) {
+      Opt->curvatureAll(C..., Scale);
+      Opt->refreshAll(C...);
+    }
+    Opt->prepare(C...);
+  }
+
+  /// OPTIMIZER_STEP of stage \p Tk.Stage with the clip across stages: makes
+  /// sure its directions are computed and defers its update. False (nothing
+  /// done) for a stage without K-FAC or with per-stage clipping.
+  template <typename... Ctx> bool deferStep(const Task &Tk, Ctx &...C) {
+    OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
+    if (!Opt || !AcrossStages)
+      return false;
+    if (!Opt->prepared())
+      Opt->prepare(C...);
+    Deferred[static_cast<size_t>(Tk.Stage)] = 1;
+    return true;
+  }
+  /// After the walk: the one ν of the deferred stages, then
+  /// \p Apply(Opt, Stage, ν) for each of them in stage order.
+  template <typename Fn> void applyDeferred(Fn &&Apply) {
+    double Sum = 0;
+    int32_t Pipelines = 0;
+    const OptT *First = nullptr;
+    for (size_t S = 0; S < Deferred.size(); ++S)
+      if (Deferred[S]) {
+        Sum += Opts[S]->deltaDotV();
+        Pipelines = std::max(Pipelines, P.Stages[S].Pipeline + 1);
+        First = First ? First : Opts[S];
+      }
+    if (!First)
+      return;
+    const double Nu =
+        klClipFactor(Sum / Pipelines, First->options().Sgd.Lr, First->options().KlClip);
+    for (size_t S = 0; S < Deferred.size(); ++S)
+      if (Deferred[S]) {
+        Apply(*Opts[S], static_cast<int32_t>(S), Nu);
+        Deferred[S] = 0;
+      }
+  }
+
   /// Sums the factors of block \p Layer over the stages \p Stages.
-  void sumFactors(int32_t Layer, const std::vector<int32_t> &Stages);
+  template <typename... Ctx>
+  void sumFactors(int32_t Layer, const std::vector<int32_t> &Stages, Ctx &...C) {
+    std::vector<std::vector<size_t>> Idx;
+    for (int32_t S : Stages)
+      Idx.push_back(layersOf(S, Layer));
+    for (size_t J = 0; J < Idx[0].size(); ++J) {
+      std::vector<std::remove_reference_t<decltype(Opts[0]->mutableFactors(0))> *> Members;
+      for (size_t R = 0; R < Stages.size(); ++R)
+        Members.push_back(&Opts[static_cast<size_t>(Stages[R])]->mutableFactors(Idx[R][J]));
+      sumReplicaFactors(C..., Members);
+    }
+  }
+
   /// Moves the step's saved tensors into the previous-step store.
-  void endStep();
+  void endStep() {
+    for (size_t S = 0; S < Opts.size(); ++S) {
+      if (!Opts[S])
+        continue;
+      for (size_t I = 0; I < States[S].size(); ++I) {
+        LinearT &L = *Opts[S]->layer(I);
+        States[S][I].PrevInputs = std::move(L.CurvatureInputs);
+        States[S][I].PrevGrads = std::move(L.CurvatureGrads);
+        L.CurvatureInputs.clear(), L.CurvatureGrads.clear();
+      }
+    }
+    PrevScale = Scale;
+  }
 
 private:
   /// K-FAC layer indices of block \p Layer in stage \p Stage's optimizer.
-  std::vector<size_t> layersOf(int32_t Stage, int32_t Layer) const;
+  std::vector<size_t> layersOf(int32_t Stage, int32_t Layer) const {
+    std::vector<size_t> Out;
+    OptT *Opt = Opts[static_cast<size_t>(Stage)];
+    if (!Opt)
+      return Out;
+    ModelT &M = *Replicas[static_cast<size_t>(P.Stages[Stage].Pipeline)];
+    for (LinearT *L : M.linears(Layer, Layer + 1))
+      if (int64_t I = Opt->indexOf(L); I >= 0)
+        Out.push_back(static_cast<size_t>(I));
+    return Out;
+  }
 
   const Program &P;
-  std::vector<Model<T> *> Replicas;
-  std::vector<KfacOptimizer<T> *> Opts;
+  std::vector<ModelT *> Replicas;
+  std::vector<OptT *> Opts;
   /// Per stage and K-FAC layer: the previous step's saved tensors, and
   /// whether A / G were folded in this cycle.
   struct LayerState {
-    MicrobatchStore<Tensor<T>> PrevInputs, PrevGrads;
+    StoreT PrevInputs, PrevGrads;
     bool FoldedA = false, FoldedG = false;
   };
   std::vector<std::vector<LayerState>> States;
+  /// Per stage: its update waits for applyDeferred (one writer per stage).
+  std::vector<char> Deferred;
   /// Pieces of curvature (kind, stage, layer, mb) and of inversion (kind, stage, layer, -1).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> Pieces;
   int32_t Warmup = 0, CycleSteps = 1, Phase = 0;
-  bool WarmupStep = false;
+  bool WarmupStep = false, AcrossStages = true;
   T Scale = 1, PrevScale = 1;
 };
 
-extern template class KfacTasks<float>;
-extern template class KfacTasks<double>;
+/// The CPU backend's K-FAC tasks.
+template <typename T> using KfacTasks = BasicKfacTasks<T, Model<T>, KfacOptimizer<T>>;
+
+extern template class BasicKfacTasks<float, Model<float>, KfacOptimizer<float>>;
+extern template class BasicKfacTasks<double, Model<double>, KfacOptimizer<double>>;
 
 } // namespace pfc::interp
 

@@ -230,6 +230,22 @@ llvm::Error PlanWalker::checkRunnable(const Program &P, size_t Replicas, int32_t
                        Backend, taskKindName(P.Tasks[Id].Kind), Id);
     }
   }
+  // The members of an all-reduce group must all run in the same steps, or
+  // the first to arrive would wait for a member its step skips.
+  std::map<GroupKey, TaskId> First;
+  for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
+    const Task &Tk = P.Tasks[Id];
+    if (!isAllReduce(Tk.Kind))
+      continue;
+    const Stage &St = P.Stages[Tk.Stage];
+    auto [It, New] = First.try_emplace(
+        GroupKey{static_cast<int32_t>(Tk.Kind), St.LayerBegin, St.LayerEnd, Tk.Layer}, Id);
+    const Task &Other = P.Tasks[It->second];
+    if (!New && Other.CycleStep != Tk.CycleStep)
+      return userError("pfc-run: error: the plan's {} tasks {} and {} reduce together but run "
+                       "in different steps of the refresh cycle (cycle_step {} and {})",
+                       taskKindName(Tk.Kind), It->second, Id, Other.CycleStep, Tk.CycleStep);
+  }
   return llvm::Error::success();
 }
 

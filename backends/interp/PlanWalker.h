@@ -47,8 +47,9 @@ public:
   explicit PlanWalker(const Program &P);
 
   /// Checks what both backends need: one data-parallel replica, one model
-  /// replica per pipeline with the plan's block count, and task kinds the
-  /// executors implement. \p Backend names the backend in messages.
+  /// replica per pipeline with the plan's block count, task kinds the
+  /// executors implement, and all-reduce groups whose members share their
+  /// cycle_step. \p Backend names the backend in messages.
   static llvm::Error checkRunnable(const Program &P, size_t Replicas, int32_t ModelLayers,
                                    std::string_view Backend);
 

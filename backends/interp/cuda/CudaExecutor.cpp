@@ -1,13 +1,16 @@
 //===- CudaExecutor.cpp - runs one training step of a plan on one GPU ------===//
 //
-// The CUDA TaskRunner. Output slots hold device tensors, moved from producer
-// to consumer exactly as the CPU runner moves host tensors; begin() and end()
-// around every task place the events (CudaExecutor.h).
+// The CUDA TaskRunner: StepRunner.h's dispatch with device tensors (moved
+// from producer to consumer exactly as the CPU runner moves host tensors),
+// each task issued on its device's lane; begin() and end() around every
+// task place the events (CudaExecutor.h).
 //
 //===----------------------------------------------------------------------===//
 #include "CudaExecutor.h"
 
 #include "Kernels.h"
+
+#include "backends/interp/StepRunner.h"
 
 #include "ir/Diagnostics.h"
 
@@ -31,6 +34,24 @@ llvm::Error requireDevice() {
       ExitNoDevice);
 }
 
+/// StepRunner.h's forwardStage and sumReplicaGrads on lane \p L.
+template <typename T>
+DeviceTensor<T> forwardStage(Lane &L, Model<T> &M, const Stage &St, int32_t Mb, const Batch &Data,
+                             const DeviceTensor<T> &In, double &Loss) {
+  return M.forward(L, St.LayerBegin, St.LayerEnd, Mb, Data, In, &Loss);
+}
+
+template <typename T>
+void sumReplicaGrads(Lane &L, const std::vector<DeviceParamList<T>> &Lists) {
+  for (size_t I = 0; I < Lists[0].size(); ++I) {
+    DeviceTensor<T> Sum = Lists[0][I]->Grad.clone(L.stream());
+    for (size_t R = 1; R < Lists.size(); ++R)
+      axpy(Sum.data(), Lists[R][I]->Grad.data(), Sum.numel(), T(1), L.stream());
+    for (auto &List : Lists)
+      List[I]->Grad.copyFrom(Sum, L.stream());
+  }
+}
+
 namespace {
 
 thread_local int32_t CurrentDevice = 0;
@@ -42,10 +63,8 @@ public:
              std::vector<std::unique_ptr<Lane>> &Lanes, KfacTasks<T> &Kfac,
              const std::vector<std::pair<cudaEvent_t, cudaEvent_t>> &Events, bool SyncEachTask,
              std::span<const Batch> Batches, T LossScale)
-      : W(W), P(W.program()), Replicas(Replicas), Optimizers(Optimizers), Lanes(Lanes),
-        Kfac(Kfac), Events(Events), SyncEachTask(SyncEachTask), Batches(Batches),
-        Outputs(P.Tasks.size()), RanOn(P.Tasks.size(), -1), Losses(Batches.size(), 0.0),
-        LossScale(LossScale) {}
+      : W(W), P(W.program()), Step(W, Replicas, Optimizers, Kfac, Batches, LossScale),
+        Lanes(Lanes), Events(Events), SyncEachTask(SyncEachTask), RanOn(P.Tasks.size(), -1) {}
 
   /// Whether task \p Id's start and end events were recorded this step.
   bool timed(TaskId Id) const { return RanOn[static_cast<size_t>(Id)] >= 0; }
@@ -55,71 +74,17 @@ public:
     PFC_CUDA_CHECK(cudaSetDevice(0));
     return takeCudaError();
   }
-  bool skipped(const Task &Tk) const override { return isCycleTask(Tk.Kind) && !Kfac.runs(Tk); }
+  bool skipped(const Task &Tk) const override { return Step.skipped(Tk); }
   bool satisfiedEarlier(const Task &Tk, const Task &Pred) const override {
-    return Kfac.satisfiedEarlier(Tk, Pred);
+    return Step.satisfiedEarlier(Tk, Pred);
   }
-
-  StepResult result() const {
-    StepResult R;
-    R.MicrobatchLoss = Losses;
-    for (size_t I = 0; I < Losses.size(); ++I)
-      R.Loss += Losses[I] * static_cast<double>(Batches[I].Tokens.size()) *
-                static_cast<double>(LossScale);
-    return R;
-  }
+  StepResult result() const { return Step.result(); }
 
   llvm::Error run(TaskId Id) override {
     const Task &Tk = P.Tasks[Id];
     Lane &L = *Lanes[static_cast<size_t>(Tk.Device)];
     begin(L, Tk.Device, Id);
-    switch (Tk.Kind) {
-    case proto::FORWARD:
-    case proto::BACKWARD: {
-      const Stage &St = P.Stages[Tk.Stage];
-      Model<T> &M = *Replicas[static_cast<size_t>(St.Pipeline)];
-      const int32_t Mb = Tk.Microbatch;
-      const TaskId From = W.producer(Id);
-      DeviceTensor<T> In = From == NoTask ? DeviceTensor<T>() : std::move(Outputs[From]);
-      if (Tk.Kind == proto::FORWARD) {
-        double Loss = 0;
-        DeviceTensor<T> Out = M.forward(L, St.LayerBegin, St.LayerEnd, Mb, Batches[Mb], In, &Loss);
-        if (St.LayerEnd == M.numLayers())
-          Losses[static_cast<size_t>(Mb)] = Loss;
-        else
-          Outputs[Id] = std::move(Out);
-      } else {
-        Outputs[Id] = M.backward(L, St.LayerBegin, St.LayerEnd, Mb, In, LossScale);
-      }
-      break;
-    }
-    case proto::SEND_ACTIVATION:
-    case proto::SEND_GRADIENT:
-      if (TaskId From = W.producer(Id); From != NoTask)
-        Outputs[Id] = std::move(Outputs[From]);
-      break;
-    case proto::RECV_ACTIVATION:
-    case proto::RECV_GRADIENT:
-      Outputs[Id] = std::move(Outputs[Tk.Peer]);
-      break;
-    case proto::CURVATURE_A:
-    case proto::CURVATURE_B:
-      Kfac.curvature(L, Tk);
-      break;
-    case proto::INVERT_A:
-    case proto::INVERT_B:
-      Kfac.invert(L, Tk);
-      break;
-    case proto::PRECONDITION:
-      Kfac.precondition(L, Tk);
-      break;
-    case proto::OPTIMIZER_STEP:
-      if (Optimizer<T> *Opt = Optimizers[static_cast<size_t>(Tk.Stage)])
-        Opt->step(L);
-      break;
-    default:
-      break; // checkRunnable rejects every other kind
-    }
+    Step.run(Id, L);
     end(L, Tk.Device, Id);
     return takeCudaError();
   }
@@ -130,28 +95,7 @@ public:
     Lane &L = *Lanes[static_cast<size_t>(CurrentDevice)];
     for (TaskId Member : Members)
       begin(L, CurrentDevice, Member);
-    if (P.Tasks[Members[0]].Kind == proto::FACTOR_ALL_REDUCE) {
-      std::vector<int32_t> Stages;
-      for (TaskId Member : Members)
-        Stages.push_back(P.Tasks[Member].Stage);
-      Kfac.sumFactors(L, P.Tasks[Members[0]].Layer, Stages);
-      for (TaskId Member : Members)
-        end(L, CurrentDevice, Member);
-      return takeCudaError();
-    }
-    std::vector<DeviceParamList<T>> Lists;
-    for (TaskId Member : Members) {
-      const Stage &MSt = P.Stages[P.Tasks[Member].Stage];
-      Lists.push_back(Replicas[static_cast<size_t>(MSt.Pipeline)]->params(MSt.LayerBegin,
-                                                                          MSt.LayerEnd));
-    }
-    for (size_t I = 0; I < Lists[0].size(); ++I) {
-      DeviceTensor<T> Sum = Lists[0][I]->Grad.clone(L.stream());
-      for (size_t R = 1; R < Lists.size(); ++R)
-        axpy(Sum.data(), Lists[R][I]->Grad.data(), Sum.numel(), T(1), L.stream());
-      for (auto &List : Lists)
-        List[I]->Grad.copyFrom(Sum, L.stream());
-    }
+    Step.reduce(Members, L);
     for (TaskId Member : Members)
       end(L, CurrentDevice, Member);
     return takeCudaError();
@@ -168,7 +112,7 @@ private:
     const Task &Tk = P.Tasks[Id];
     if (!SyncEachTask)
       for (TaskId Pred : W.preds().of(Id)) {
-        if (Kfac.satisfiedEarlier(Tk, P.Tasks[Pred]))
+        if (Step.satisfiedEarlier(Tk, P.Tasks[Pred]))
           continue;
         const int32_t On = RanOn[static_cast<size_t>(Pred)];
         if (On >= 0 && On != LaneDevice)
@@ -187,19 +131,13 @@ private:
 
   const PlanWalker &W;
   const Program &P;
-  const std::vector<Model<T> *> &Replicas;
-  const std::vector<Optimizer<T> *> &Optimizers;
+  StepRunner<T, Model<T>, Optimizer<T>, KfacTasks<T>, DeviceTensor<T>> Step;
   std::vector<std::unique_ptr<Lane>> &Lanes;
-  KfacTasks<T> &Kfac;
   const std::vector<std::pair<cudaEvent_t, cudaEvent_t>> &Events;
   bool SyncEachTask;
-  std::span<const Batch> Batches;
-  std::vector<DeviceTensor<T>> Outputs;
   /// Per task: the plan device whose lane ran it this step, or -1. Written
   /// before the walker ends the task, read only by tasks it orders after.
   std::vector<int32_t> RanOn;
-  std::vector<double> Losses;
-  T LossScale = 1;
 };
 
 } // namespace
@@ -218,13 +156,7 @@ template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T>
 template <typename T>
 llvm::Expected<std::unique_ptr<Executor<T>>>
 Executor<T>::create(const Program &P, std::vector<Model<T> *> Replicas) {
-  int32_t Layers = P.Model.num_layers(); // the first replica that differs, if any
-  for (Model<T> *M : Replicas)
-    if (M->config().Layers != Layers) {
-      Layers = M->config().Layers;
-      break;
-    }
-  if (llvm::Error E = PlanWalker::checkRunnable(P, Replicas.size(), Layers, "CUDA"))
+  if (llvm::Error E = checkExecutable(P, Replicas, "CUDA"))
     return E;
   if (llvm::Error E = requireDevice())
     return E;
@@ -234,6 +166,7 @@ Executor<T>::create(const Program &P, std::vector<Model<T> *> Replicas) {
     if (!X->Lanes.back())
       break;
   }
+  X->StepTasks = optimizerStepTasks(P);
   X->Events.assign(P.Tasks.size(), {nullptr, nullptr});
   for (auto &[Start, End] : X->Events)
     if (!PFC_CUDA_CHECK(cudaEventCreate(&Start)) || !PFC_CUDA_CHECK(cudaEventCreate(&End)))
@@ -252,19 +185,14 @@ template <typename T> Executor<T>::~Executor() {
 
 template <typename T>
 llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) {
-  for (const Task &Tk : Prog->Tasks)
-    if (Tk.Microbatch >= static_cast<int32_t>(Batches.size()))
-      return userError("pfc-run: error: the plan runs micro-batch {}, {} were given",
-                       Tk.Microbatch, Batches.size());
+  if (llvm::Error E = checkBatches(*Prog, Batches))
+    return E;
   for (Model<T> *M : Replicas)
     M->zeroGrad(*Lanes[0]);
   Lanes[0]->sync();
   if (llvm::Error E = takeCudaError())
     return E;
-  int64_t Rows = 0;
-  for (const Batch &B : Batches)
-    Rows += static_cast<int64_t>(B.Tokens.size());
-  const T LossScale = T(1) / static_cast<T>(Rows);
+  const T LossScale = stepLossScale<T>(Batches);
   Kfac->beginStep(Steps, LossScale);
   const auto Start = std::chrono::steady_clock::now();
   CudaRunner<T> Run(Walker, Replicas, Optimizers, Lanes, *Kfac, Events, SyncEachTask, Batches,
@@ -277,6 +205,16 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
     return Walked;
   if (llvm::Error E = takeCudaError())
     return E;
+  std::vector<std::pair<TaskId, double>> UpdateMs; // deferred K-FAC updates
+  Kfac->applyDeferred([&](KfacOptimizer<T> &Opt, int32_t Stage, double Nu) {
+    const TaskId Id = StepTasks[static_cast<size_t>(Stage)];
+    const auto Begin = std::chrono::steady_clock::now();
+    Opt.stepWithClip(*Lanes[static_cast<size_t>(Prog->Tasks[Id].Device)], Nu);
+    const std::chrono::duration<double, std::milli> Ms = std::chrono::steady_clock::now() - Begin;
+    UpdateMs.emplace_back(Id, Ms.count());
+  });
+  if (llvm::Error E = takeCudaError())
+    return E;
   const std::chrono::duration<double, std::milli> Took = std::chrono::steady_clock::now() - Start;
   for (TaskId Id = 0; Id < Prog->numTasks(); ++Id) {
     float Ms = 0;
@@ -284,6 +222,8 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
         PFC_CUDA_CHECK(cudaEventElapsedTime(&Ms, Events[Id].first, Events[Id].second)))
       TaskMs[static_cast<size_t>(Id)] = Ms;
   }
+  for (auto [Id, Ms] : UpdateMs)
+    TaskMs[static_cast<size_t>(Id)] += Ms;
   if (llvm::Error E = takeCudaError())
     return E;
   Kfac->endStep();

@@ -19,7 +19,10 @@
 // Optimizers: SGD and AdamW on the GPU (CudaOptimizer.h), and K-FAC through
 // the plan's tasks (CudaKfacTasks.h) for stages whose optimizer is a
 // plan-driven cuda::KfacOptimizer; with any other optimizer the K-FAC tasks
-// are no-ops, as on the CPU.
+// are no-ops, as on the CPU. The KL clip is across stages as on the CPU:
+// once every lane has synchronised, each K-FAC stage's update is issued on
+// the lane of the device of its OPTIMIZER_STEP with the one ν, and its wall
+// time (to the lane's synchronisation) added to that task's time.
 //
 // Errors: any CUDA, cuBLAS or cuSOLVER failure (CudaCheck.h) fails the step
 // with the failing call named, exit code ExitNoDevice.
@@ -54,6 +57,8 @@ public:
   void setOptimizer(int32_t Stage, Optimizer<T> *Opt);
   /// Steps at the start that refresh K-FAC inverses every step.
   void setKfacWarmup(int32_t Steps) { Kfac->setWarmup(Steps); }
+  /// One KL-clip factor over all stages (default) or one per stage.
+  void setKfacClipAcrossStages(bool On) { Kfac->setClipAcrossStages(On); }
   /// Plan device \p Device's lane.
   Lane &lane(int32_t Device) { return *Lanes[static_cast<size_t>(Device)]; }
   /// Synchronise each task's lane when it ends instead of using events.
@@ -70,6 +75,7 @@ private:
   std::vector<Model<T> *> Replicas;
   std::vector<Optimizer<T> *> Optimizers; ///< per stage
   std::vector<std::unique_ptr<Lane>> Lanes; ///< per plan device
+  std::vector<TaskId> StepTasks; ///< per stage: its OPTIMIZER_STEP task
   std::unique_ptr<KfacTasks<T>> Kfac;
   /// Per task: events recorded before and after its work.
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> Events;

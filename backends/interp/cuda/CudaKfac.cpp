@@ -176,6 +176,36 @@ void splitWeightBias(Lane &L, const DeviceTensor<T> &V, DeviceTensor<T> &W, Devi
                                      L.stream()));
 }
 
+template <typename T>
+DeviceTensor<T> pieceRows(Lane &L, const DeviceTensor<T> &X, int32_t Piece, int32_t Pieces) {
+  const int64_t R = X.rows(), C = X.cols();
+  const int64_t Begin = Pieces <= 1 ? 0 : R * Piece / Pieces;
+  const int64_t End = Pieces <= 1 ? R : R * (Piece + 1) / Pieces;
+  DeviceTensor<T> Out = DeviceTensor<T>::matrix(End - Begin, C);
+  if (End > Begin && Out.data())
+    PFC_CUDA_CHECK(cudaMemcpyAsync(Out.data(), X.data() + Begin * C, Out.bytes(),
+                                   cudaMemcpyDeviceToDevice, L.stream()));
+  return Out;
+}
+
+template <typename T>
+void sumReplicaFactors(Lane &L, const std::vector<DeviceFactors<T> *> &Members) {
+  DeviceTensor<T> SumA = Members[0]->SumA.clone(L.stream());
+  DeviceTensor<T> SumG = Members[0]->SumG.clone(L.stream());
+  int64_t RowsA = Members[0]->RowsA, RowsG = Members[0]->RowsG;
+  for (size_t R = 1; R < Members.size(); ++R) {
+    const DeviceFactors<T> &F = *Members[R];
+    axpy(SumA.data(), F.SumA.data(), SumA.numel(), T(1), L.stream());
+    axpy(SumG.data(), F.SumG.data(), SumG.numel(), T(1), L.stream());
+    RowsA += F.RowsA, RowsG += F.RowsG;
+  }
+  for (DeviceFactors<T> *F : Members) {
+    F->SumA.copyFrom(SumA, L.stream()), F->SumG.copyFrom(SumG, L.stream());
+    F->RowsA = RowsA, F->RowsG = RowsG;
+  }
+  L.sync();
+}
+
 #define PFC_CUDA_KFAC_INSTANTIATE(T)                                                         \
   template struct DeviceFactors<T>;                                                          \
   template void accumulateA(Lane &, DeviceFactors<T> &, const DeviceTensor<T> &);            \
@@ -183,6 +213,8 @@ void splitWeightBias(Lane &L, const DeviceTensor<T> &V, DeviceTensor<T> &W, Devi
   template void updateAverageA(Lane &, DeviceFactors<T> &, double);                          \
   template void updateAverageG(Lane &, DeviceFactors<T> &, double);                          \
   template void updateAverages(Lane &, DeviceFactors<T> &, double);                          \
+  template DeviceTensor<T> pieceRows(Lane &, const DeviceTensor<T> &, int32_t, int32_t);     \
+  template void sumReplicaFactors(Lane &, const std::vector<DeviceFactors<T> *> &);          \
   template double piDamping(Lane &, const DeviceTensor<T> &, const DeviceTensor<T> &);       \
   template bool dampedInverse(Lane &, const DeviceTensor<T> &, double, DeviceTensor<T> &,    \
                               bool *);                                                       \

@@ -41,6 +41,12 @@ void accumulateG(Lane &L, DeviceFactors<T> &F, const DeviceTensor<T> &DY, T Scal
 template <typename T> void updateAverageA(Lane &L, DeviceFactors<T> &F, double Decay);
 template <typename T> void updateAverageG(Lane &L, DeviceFactors<T> &F, double Decay);
 template <typename T> void updateAverages(Lane &L, DeviceFactors<T> &F, double Decay);
+/// Kfac.h's pieceRows (a copy on the lane, also for one piece).
+template <typename T>
+DeviceTensor<T> pieceRows(Lane &L, const DeviceTensor<T> &X, int32_t Piece, int32_t Pieces);
+/// Kfac.h's sumReplicaFactors on the lane, which it synchronises.
+template <typename T>
+void sumReplicaFactors(Lane &L, const std::vector<DeviceFactors<T> *> &Members);
 /// π = sqrt((tr A / dim A) / (tr G / dim G)); 1 when a trace is not positive.
 template <typename T>
 double piDamping(Lane &L, const DeviceTensor<T> &A, const DeviceTensor<T> &G);

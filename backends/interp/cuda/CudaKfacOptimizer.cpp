@@ -54,20 +54,12 @@ template <typename T> void KfacOptimizer<T>::curvatureAll(Lane &L, T Scale) {
   }
 }
 
-template <typename T> bool KfacOptimizer<T>::refreshDue() const {
-  if (Steps < Opts.WarmupSteps)
-    return true;
-  return (Steps - Opts.WarmupSteps) % std::max(1, Opts.RefreshInterval) == 0;
-}
-
-template <typename T>
-std::vector<DeviceTensor<T>> KfacOptimizer<T>::directions(Lane &L, bool Refresh) {
-  std::vector<DeviceTensor<T>> Dirs;
-  Dirs.reserve(Params.size());
+template <typename T> void KfacOptimizer<T>::directions(Lane &L, bool Refresh) {
+  Prepared.clear(), Preconditioned.clear();
+  Prepared.reserve(Params.size());
   for (DeviceParam<T> *P : Params)
-    Dirs.push_back(P->Grad.clone(L.stream()));
-  std::vector<size_t> Preconditioned;
-  double SumDeltaDotV = 0;
+    Prepared.push_back(P->Grad.clone(L.stream()));
+  SumDeltaDotV = 0;
   for (size_t I = 0; I < Layers.size(); ++I) {
     DeviceFactors<T> &F = Factors[I];
     if (!Opts.PlanDriven) {
@@ -82,55 +74,47 @@ std::vector<DeviceTensor<T>> KfacOptimizer<T>::directions(Lane &L, bool Refresh)
     DeviceTensor<T> Delta = precondition(L, F.GInv, V, F.AInv);
     SumDeltaDotV += dotOnDevice(L, Delta, V);
     auto [W, B] = ParamIndex[I];
-    splitWeightBias(L, Delta, Dirs[static_cast<size_t>(W)],
-                    B >= 0 ? &Dirs[static_cast<size_t>(B)] : nullptr);
+    splitWeightBias(L, Delta, Prepared[static_cast<size_t>(W)],
+                    B >= 0 ? &Prepared[static_cast<size_t>(B)] : nullptr);
     Preconditioned.push_back(I);
   }
-  Clip = klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip);
+  L.sync(); // the temporaries above are freed on return
+}
+
+template <typename T> void KfacOptimizer<T>::prepare(Lane &L) { directions(L, false); }
+
+template <typename T> void KfacOptimizer<T>::step(Lane &L) {
+  if (Prepared.empty())
+    directions(L, refreshDue());
+  stepWithClip(L, klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip));
+}
+
+template <typename T> void KfacOptimizer<T>::stepWithClip(Lane &L, double Nu) {
+  if (Prepared.empty())
+    directions(L, refreshDue());
+  Clip = Nu;
   for (size_t I : Preconditioned) {
     auto [W, B] = ParamIndex[I];
     for (int64_t Idx : {W, B})
       if (Idx >= 0)
-        scale(Dirs[static_cast<size_t>(Idx)].data(), Dirs[static_cast<size_t>(Idx)].numel(),
+        scale(Prepared[static_cast<size_t>(Idx)].data(), Prepared[static_cast<size_t>(Idx)].numel(),
               static_cast<T>(Clip), L.stream());
   }
-  L.sync(); // the temporaries above are freed on return
-  return Dirs;
-}
-
-template <typename T> void KfacOptimizer<T>::prepare(Lane &L) { Prepared = directions(L, false); }
-
-template <typename T> void KfacOptimizer<T>::step(Lane &L) {
-  std::vector<DeviceTensor<T>> Dirs =
-      Prepared.empty() ? directions(L, refreshDue()) : std::move(Prepared);
-  Prepared.clear();
   for (size_t I = 0; I < Params.size(); ++I)
-    momentumUpdate(L, *Params[I], Dirs[I], Bufs[I], Opts.Sgd);
+    momentumUpdate(L, *Params[I], Prepared[I], Bufs[I], Opts.Sgd);
   L.sync();
+  Prepared.clear();
   ++Steps;
 }
 
 template <typename T> void KfacOptimizer<T>::invertPending(Lane &L, size_t Layer) {
-  DeviceFactors<T> &F = Factors[Layer];
-  if (!F.HasAverage)
-    return;
-  // invertFactors writes the active inverses: compute there, then swap back.
-  DeviceTensor<T> AInv = std::move(F.AInv), GInv = std::move(F.GInv);
-  const bool Had = F.HasInverse;
-  if (invertFactors(L, F, Opts.Damping))
-    Pending[Layer] = {std::move(F.AInv), std::move(F.GInv)};
-  F.AInv = std::move(AInv), F.GInv = std::move(GInv), F.HasInverse = Had;
+  invertIntoPending(Factors[Layer], Pending[Layer],
+                    [&](auto &F) { return invertFactors(L, F, Opts.Damping); });
 }
 
 template <typename T> void KfacOptimizer<T>::activatePending() {
-  for (size_t I = 0; I < Layers.size(); ++I) {
-    if (Pending[I].first.empty())
-      continue;
-    Factors[I].AInv = std::move(Pending[I].first);
-    Factors[I].GInv = std::move(Pending[I].second);
-    Factors[I].HasInverse = true;
-    Pending[I] = {};
-  }
+  for (size_t I = 0; I < Layers.size(); ++I)
+    interp::activatePending(Factors[I], Pending[I]);
 }
 
 template <typename T> void KfacOptimizer<T>::refreshAll(Lane &L) {

@@ -28,10 +28,13 @@ public:
   void curvatureA(Lane &L, size_t Layer, int32_t Mb);
   void curvatureB(Lane &L, size_t Layer, int32_t Mb, T Scale);
   void curvatureAll(Lane &L, T Scale);
-  bool refreshDue() const;
+  bool refreshDue() const { return Opts.refreshDue(Steps); }
   void step(Lane &L) override;
+  void stepWithClip(Lane &L, double Nu);
 
   void prepare(Lane &L);
+  bool prepared() const { return !Prepared.empty(); }
+  double deltaDotV() const { return SumDeltaDotV; }
   void invertPending(Lane &L, size_t Layer);
   void activatePending();
   void refreshAll(Lane &L);
@@ -50,11 +53,12 @@ private:
   std::vector<DeviceTensor<T>> Bufs;
   std::vector<std::pair<int64_t, int64_t>> ParamIndex;
   int64_t Steps = 0;
-  double Clip = 1;
+  double Clip = 1, SumDeltaDotV = 0;
   std::vector<std::pair<DeviceTensor<T>, DeviceTensor<T>>> Pending;
   std::vector<DeviceTensor<T>> Prepared;
+  std::vector<size_t> Preconditioned;
 
-  std::vector<DeviceTensor<T>> directions(Lane &L, bool Refresh);
+  void directions(Lane &L, bool Refresh);
 };
 
 extern template class KfacOptimizer<float>;

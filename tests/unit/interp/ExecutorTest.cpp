@@ -9,9 +9,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "FiniteDiff.h"
+#include "PlanTestUtil.h"
 
 #include "backends/interp/Executor.h"
-#include "passes/PassManager.h"
 
 #include <doctest/doctest.h>
 
@@ -21,46 +21,12 @@ using namespace pfc::interp::test;
 
 namespace {
 
-ModelConfig tinyConfig() {
-  ModelConfig C;
-  C.Layers = 4, C.Hidden = 8, C.Ffn = 16, C.Heads = 2, C.Seq = 4, C.Vocab = 13;
-  C.MicroBatch = 2, C.Seed = 17;
-  return C;
-}
-
 Program compilePlan(proto::Schedule Schedule, const std::string &Pass, int32_t S, int32_t N,
                     int32_t V = 1) {
-  const ModelConfig C = tinyConfig();
-  Program P;
-  P.Model.set_name("tiny");
-  P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
-  P.Model.set_ffn_size(C.Ffn), P.Model.set_num_heads(C.Heads);
-  P.Model.set_seq_length(C.Seq), P.Model.set_vocab_size(C.Vocab);
-  P.Model.set_micro_batch_size(C.MicroBatch), P.Model.set_precision(proto::FP64);
-  P.Cluster.set_name("cpu");
-  auto *D = P.Cluster.mutable_device();
-  D->set_peak_tflops_fp32(1), D->set_peak_tflops_fp16(1), D->set_peak_tflops_fp64(1);
-  D->set_memory_gib(16), D->set_memory_bandwidth_gbps(100);
-  P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
-  P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
-  P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
-  P.Options.set_schedule(Schedule), P.Options.set_stages(S), P.Options.set_microbatches(N);
-  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(1);
-  PassManager PM;
-  llvm::Error E = PM.addPipeline("partition," + Pass + ",insert-comm,dp-sync,verify");
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-  return P;
+  return compileTinyPlan(tinyConfig(), Schedule, Pass, S, N, V);
 }
 
-/// Micro-batch m holds 1 + m % 3 sequences.
-std::vector<Batch> unevenBatches(int32_t N) {
-  std::vector<Batch> B;
-  for (int32_t M = 0; M < N; ++M)
-    B.push_back(syntheticBatch(tinyConfig(), 5, M, 1 + M % 3));
-  return B;
-}
+std::vector<Batch> unevenBatches(int32_t N) { return test::unevenBatches(tinyConfig(), N, 5); }
 
 double relDiff(Model<double> &A, Model<double> &B, bool Grads) {
   ParamList<double> Pa = A.params(), Pb = B.params();
@@ -81,12 +47,9 @@ double relDiff(Model<double> &A, Model<double> &B, bool Grads) {
 void checkAgainstReference(const char *Name, const Program &P, int32_t Steps) {
   const ModelConfig C = tinyConfig();
   const int32_t N = P.Options.microbatches();
-  int32_t Pipelines = 0;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
   std::vector<std::unique_ptr<Model<double>>> Owned;
   std::vector<Model<double> *> Replicas;
-  for (int32_t I = 0; I < Pipelines; ++I) {
+  for (int32_t I = 0; I < pipelines(P); ++I) {
     Owned.push_back(std::make_unique<Model<double>>(C));
     Replicas.push_back(Owned.back().get());
   }
@@ -166,6 +129,18 @@ TEST_CASE("interp: the executor rejects what it cannot run and detects deadlock"
   auto E2 = Executor<double>::create(Unknown, {&M});
   REQUIRE_FALSE(static_cast<bool>(E2));
   CHECK(llvm::toString(E2.takeError()).find("cannot run") != std::string::npos);
+
+  // Chimera's two replicas' gradient all-reduce of a stage in different
+  // steps of a refresh cycle: the first to arrive would wait forever.
+  Program Apart = compilePlan(proto::CHIMERA, "schedule-chimera", 2, 2);
+  for (Task &Tk : Apart.Tasks)
+    if (Tk.Kind == proto::ALL_REDUCE && Apart.Stages[Tk.Stage].Pipeline == 1)
+      Tk.CycleStep = 1;
+  Model<double> M2(tinyConfig());
+  auto E3 = Executor<double>::create(Apart, {&M, &M2});
+  REQUIRE_FALSE(static_cast<bool>(E3));
+  CHECK(llvm::toString(E3.takeError()).find("different steps of the refresh cycle") !=
+        std::string::npos);
 
   // Device 0's first forward made to wait for device 1's last backward.
   Program Cycle = P;

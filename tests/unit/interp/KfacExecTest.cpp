@@ -1,6 +1,6 @@
 //===- KfacExecTest.cpp - K-FAC run through a plan's tasks -----------------===//
 //
-// A 1F1B plan compiled with --optimizer kfac by pfc's own passes, run by the
+// Plans compiled with --optimizer kfac by pfc's own passes, run by the
 // executor in fp64 with plan-driven K-FAC optimizers per stage: the factors
 // its curvature/inversion tasks build equal the one-batch factors, and the
 // update with the refreshed inverses equals KfacOptimizer applied directly
@@ -8,9 +8,14 @@
 // step sees the same parameters and data; decay 0 makes the average the
 // last cycle's factors (the first cycle lacks the lagged data of step -1).
 //
+// KL clip: with κ small enough that ν < 1, the update still equals the
+// single-device one only because ν is one scalar over all stages; the same
+// run with one ν per stage must miss it by far more than the tolerance.
+//
 //===----------------------------------------------------------------------===//
+#include "PlanTestUtil.h"
+
 #include "backends/interp/Executor.h"
-#include "passes/PassManager.h"
 
 #include <doctest/doctest.h>
 
@@ -21,38 +26,10 @@ using namespace pfc::interp;
 
 namespace {
 
-ModelConfig kfacConfig() {
-  ModelConfig C;
-  C.Layers = 4, C.Hidden = 8, C.Ffn = 16, C.Heads = 2, C.Seq = 4, C.Vocab = 13;
-  C.MicroBatch = 2, C.Seed = 23;
-  return C;
-}
+ModelConfig kfacConfig() { return test::tinyConfig(23); }
 
-Program compileKfacPlan(int32_t S, int32_t N) {
-  const ModelConfig C = kfacConfig();
-  Program P;
-  P.Model.set_name("tiny");
-  P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
-  P.Model.set_ffn_size(C.Ffn), P.Model.set_num_heads(C.Heads);
-  P.Model.set_seq_length(C.Seq), P.Model.set_vocab_size(C.Vocab);
-  P.Model.set_micro_batch_size(C.MicroBatch), P.Model.set_precision(proto::FP64);
-  P.Model.set_linear_layers_per_block(6);
-  P.Cluster.set_name("cpu");
-  auto *D = P.Cluster.mutable_device();
-  D->set_peak_tflops_fp32(1), D->set_peak_tflops_fp16(1), D->set_peak_tflops_fp64(1);
-  D->set_memory_gib(16), D->set_memory_bandwidth_gbps(100);
-  P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
-  P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
-  P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
-  P.Options.set_schedule(proto::ONE_F_ONE_B), P.Options.set_stages(S);
-  P.Options.set_microbatches(N), P.Options.set_virtual_stages(1);
-  P.Options.set_data_parallel(1), P.Options.set_optimizer(proto::KFAC);
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(defaultPipeline(P.Options));
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-  return P;
+Program compileKfacPlan(proto::Schedule Schedule, int32_t S, int32_t N) {
+  return test::compileTinyPlan(kfacConfig(), Schedule, "", S, N, 1, /*Kfac=*/true);
 }
 
 KfacOptions testOptions() {
@@ -65,47 +42,51 @@ KfacOptions testOptions() {
 double maxRelDiff(const Tensor<double> &X, const Tensor<double> &Y) {
   REQUIRE(X.numel() == Y.numel());
   double Diff = 0, Ref = 0;
-  for (int64_t I = 0; I < X.numel(); ++I)
+  for (int32_t I = 0; I < X.numel(); ++I)
     Diff = std::max(Diff, std::abs(X[I] - Y[I])), Ref = std::max(Ref, std::abs(Y[I]));
   return Diff / Ref;
 }
 
-} // namespace
+struct KfacRun {
+  double FactorDiff = 0;           ///< worst relative difference of A and G
+  size_t Compared = 0;             ///< K-FAC layers compared (over all replicas)
+  double ParamDiff = 0;            ///< after the compared step, worst over replicas
+  double UpdateDiff = 0;           ///< of the updates (parameter changes) there
+  double Clip = 0, DirectClip = 0; ///< ν of the stages (the last one's) and of the reference
+};
 
-TEST_CASE("K-FAC through a 1F1B plan: one-batch factors and KfacOptimizer's update") {
-  const Program P = compileKfacPlan(2, 4);
-  int32_t Curvature = 0, Lagged = 0;
-  for (const Task &Tk : P.Tasks) {
-    Curvature += Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B;
-    Lagged += Tk.DataLag > 0;
-  }
-  REQUIRE(Curvature > 0);
+/// Runs \p P for 2k steps at learning rate 0, then one step at 0.05 with KL
+/// clip \p Kappa, against KfacOptimizer on one batch holding every micro-batch.
+KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages) {
   const int32_t K = std::max(1, P.Time.CycleSteps);
-  MESSAGE("refresh cycle k = " << K << ", curvature tasks " << Curvature << ", lagged "
-                               << Lagged);
   const ModelConfig C = kfacConfig();
-  Model<double> Pipe(C), Ref(C);
-  auto Exec = Executor<double>::create(P, {&Pipe});
-  REQUIRE(static_cast<bool>(Exec));
+  std::vector<std::unique_ptr<Model<double>>> Owned;
+  std::vector<Model<double> *> Replicas;
+  for (int32_t I = 0; I < test::pipelines(P); ++I)
+    Replicas.push_back(Owned.emplace_back(std::make_unique<Model<double>>(C)).get());
+  Model<double> Ref(C);
+  auto Exec = Executor<double>::create(P, Replicas);
+  REQUIRE_MESSAGE(static_cast<bool>(Exec), llvm::toString(Exec.takeError()));
   std::vector<std::unique_ptr<KfacOptimizer<double>>> Opts;
   for (int32_t S = 0; S < P.numStages(); ++S) {
     const Stage &St = P.Stages[S];
+    Model<double> &M = *Replicas[static_cast<size_t>(St.Pipeline)];
     Opts.push_back(std::make_unique<KfacOptimizer<double>>(
-        Pipe.params(St.LayerBegin, St.LayerEnd),
-        Pipe.linears(std::max(1, St.LayerBegin), std::min(St.LayerEnd, C.Layers + 1)),
-        testOptions()));
+        M.params(St.LayerBegin, St.LayerEnd),
+        M.linears(std::max(1, St.LayerBegin), std::min(St.LayerEnd, C.Layers + 1)), testOptions()));
     Exec->setOptimizer(S, Opts.back().get());
   }
   Exec->setKfacWarmup(0);
-  std::vector<Batch> Batches;
-  for (int32_t M = 0; M < 4; ++M)
-    Batches.push_back(syntheticBatch(C, 9, M, 1 + M % 3));
-  for (int32_t Step = 0; Step < 2 * K; ++Step)
-    REQUIRE(static_cast<bool>(Exec->runStep(Batches)));
+  Exec->setKfacClipAcrossStages(AcrossStages);
+  const std::vector<Batch> Batches = test::unevenBatches(C, P.Options.microbatches(), 9);
+  for (int32_t Step = 0; Step < 2 * K; ++Step) {
+    llvm::Expected<StepResult> Ran = Exec->runStep(Batches);
+    REQUIRE_MESSAGE(static_cast<bool>(Ran), llvm::toString(Ran.takeError()));
+  }
 
   // The reference: one batch, curvature of all its rows.
   KfacOptions RefOpts = testOptions();
-  RefOpts.PlanDriven = false, RefOpts.Sgd.Lr = 0.05;
+  RefOpts.PlanDriven = false, RefOpts.Sgd.Lr = 0.05, RefOpts.KlClip = Kappa;
   KfacOptimizer<double> Direct(Ref.params(), Ref.linears(1, C.Layers + 1), RefOpts);
   const Batch All = concatBatches(Batches);
   const double Scale = 1.0 / static_cast<double>(All.Tokens.size());
@@ -118,26 +99,75 @@ TEST_CASE("K-FAC through a 1F1B plan: one-batch factors and KfacOptimizer's upda
     updateAverages(F, 0.0);
     Expected.emplace(Direct.layer(I)->name(), F);
   }
-  size_t Compared = 0;
+  KfacRun R;
   for (auto &Opt : Opts)
     for (size_t I = 0; I < Opt->numLayers(); ++I) {
       const KfacFactors<double> &F = Opt->factors(I);
       const KfacFactors<double> &E = Expected.at(Opt->layer(I)->name());
       REQUIRE(F.HasAverage);
-      CHECK(maxRelDiff(F.A, E.A) < 1e-12);
-      CHECK(maxRelDiff(F.G, E.G) < 1e-12);
-      ++Compared;
+      R.FactorDiff = std::max({R.FactorDiff, maxRelDiff(F.A, E.A), maxRelDiff(F.G, E.G)});
+      ++R.Compared;
     }
-  CHECK(Compared == Direct.numLayers());
 
   // Step 2k starts a cycle: the inverses refreshed in the last one apply.
   for (auto &Opt : Opts)
-    Opt->mutableOptions().Sgd.Lr = 0.05;
+    Opt->mutableOptions().Sgd.Lr = 0.05, Opt->mutableOptions().KlClip = Kappa;
+  ParamList<double> Pr = Ref.params();
+  std::vector<Tensor<double>> Before;
+  for (Param<double> *Pm : Pr)
+    Before.push_back(Pm->Value);
   REQUIRE(static_cast<bool>(Exec->runStep(Batches)));
   Direct.step();
-  ParamList<double> Pp = Pipe.params(), Pr = Ref.params();
-  double Worst = 0;
-  for (size_t I = 0; I < Pp.size(); ++I)
-    Worst = std::max(Worst, maxRelDiff(Pp[I]->Value, Pr[I]->Value));
-  CHECK(Worst < 1e-12);
+  for (Model<double> *M : Replicas) {
+    ParamList<double> Pp = M->params();
+    for (size_t I = 0; I < Pp.size(); ++I) {
+      R.ParamDiff = std::max(R.ParamDiff, maxRelDiff(Pp[I]->Value, Pr[I]->Value));
+      Tensor<double> Up = Pp[I]->Value, RefUp = Pr[I]->Value;
+      addScaled(Up, Before[I], -1.0), addScaled(RefUp, Before[I], -1.0);
+      R.UpdateDiff = std::max(R.UpdateDiff, maxRelDiff(Up, RefUp));
+    }
+  }
+  R.Clip = Opts.back()->lastClip(), R.DirectClip = Direct.lastClip();
+  return R;
+}
+
+} // namespace
+
+TEST_CASE("K-FAC through a 1F1B plan: one-batch factors and KfacOptimizer's update") {
+  const Program P = compileKfacPlan(proto::ONE_F_ONE_B, 2, 4);
+  int32_t Curvature = 0, Lagged = 0;
+  for (const Task &Tk : P.Tasks) {
+    Curvature += Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B;
+    Lagged += Tk.DataLag > 0;
+  }
+  REQUIRE(Curvature > 0);
+  MESSAGE("refresh cycle k = " << std::max(1, P.Time.CycleSteps) << ", curvature tasks "
+                               << Curvature << ", lagged " << Lagged);
+  const KfacRun R = runAgainstDirect(P, 1e9, /*AcrossStages=*/true);
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.Compared == 4 * 6);
+  CHECK(R.DirectClip == 1.0);
+  CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("K-FAC KL clip: one nu over all stages gives the single-device update") {
+  const double Kappa = 1e-3;
+  for (auto [Name, Schedule, S, V] :
+       {std::tuple{std::string("1F1B S=4"), proto::ONE_F_ONE_B, 4, 1},
+        std::tuple{std::string("interleaved S=2 V=2"), proto::INTERLEAVED, 2, 2}}) {
+    CAPTURE(Name);
+    const Program P = test::compileTinyPlan(kfacConfig(), Schedule, "", S, 4, V, /*Kfac=*/true);
+    REQUIRE(P.numStages() == 4);
+    const KfacRun Global = runAgainstDirect(P, Kappa, /*AcrossStages=*/true);
+    const KfacRun PerStage = runAgainstDirect(P, Kappa, /*AcrossStages=*/false);
+    MESSAGE(Name << ": nu " << Global.DirectClip << "; update vs one device: one nu "
+                 << Global.UpdateDiff << ", nu per stage " << PerStage.UpdateDiff);
+    CHECK(Global.Compared == 4 * 6);
+    CHECK(Global.FactorDiff < 1e-12);
+    CHECK(Global.DirectClip < 0.5); // the clip is active
+    CHECK(std::abs(Global.Clip - Global.DirectClip) < 1e-12 * Global.DirectClip);
+    CHECK(Global.ParamDiff < 1e-12);
+    CHECK(Global.UpdateDiff < 1e-10);
+    CHECK(PerStage.UpdateDiff > 1e-3);
+  }
 }

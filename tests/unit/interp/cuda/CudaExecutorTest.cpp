@@ -11,10 +11,10 @@
 // parameters on both backends.
 //
 //===----------------------------------------------------------------------===//
+#include "../PlanTestUtil.h"
 #include "CudaTestUtil.h"
 
 #include "backends/interp/cuda/CudaExecutor.h"
-#include "passes/PassManager.h"
 
 using namespace pfc;
 using namespace pfc::interp;
@@ -23,49 +23,14 @@ namespace cu = pfc::interp::cuda;
 
 namespace {
 
-ModelConfig tinyConfig() {
-  ModelConfig C;
-  C.Layers = 4, C.Hidden = 8, C.Ffn = 16, C.Heads = 2, C.Seq = 4, C.Vocab = 13;
-  C.MicroBatch = 2, C.Seed = 17;
-  return C;
-}
-
 /// \p Pass empty: pfc's default pipeline for the options (K-FAC included).
 Program compilePlan(proto::Schedule Schedule, const std::string &Pass, int32_t S, int32_t N,
                     int32_t V = 1, bool Kfac = false) {
-  const ModelConfig C = tinyConfig();
-  Program P;
-  P.Model.set_name("tiny");
-  P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
-  P.Model.set_ffn_size(C.Ffn), P.Model.set_num_heads(C.Heads);
-  P.Model.set_seq_length(C.Seq), P.Model.set_vocab_size(C.Vocab);
-  P.Model.set_micro_batch_size(C.MicroBatch), P.Model.set_precision(proto::FP64);
-  P.Cluster.set_name("gpu");
-  auto *D = P.Cluster.mutable_device();
-  D->set_peak_tflops_fp32(1), D->set_peak_tflops_fp16(1), D->set_peak_tflops_fp64(1);
-  D->set_memory_gib(16), D->set_memory_bandwidth_gbps(100);
-  P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
-  P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
-  P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
-  P.Options.set_schedule(Schedule), P.Options.set_stages(S), P.Options.set_microbatches(N);
-  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(1);
-  if (Kfac)
-    P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(Pass.empty() ? defaultPipeline(P.Options)
-                                              : "partition," + Pass + ",insert-comm,dp-sync,verify");
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-  return P;
+  return compileTinyPlan(tinyConfig(), Schedule, Pass, S, N, V, Kfac);
 }
 
-/// Micro-batch m holds 1 + m % 3 sequences.
 std::vector<Batch> unevenBatches(int32_t N, uint64_t Seed) {
-  std::vector<Batch> B;
-  for (int32_t M = 0; M < N; ++M)
-    B.push_back(syntheticBatch(tinyConfig(), Seed, M, 1 + M % 3));
-  return B;
+  return test::unevenBatches(tinyConfig(), N, Seed);
 }
 
 /// Largest relDiff over the parameters' values or gradients.
@@ -78,13 +43,6 @@ double modelDiff(interp::Model<T> &Gpu, interp::Model<double> &Cpu, bool Grads) 
     Worst = std::max(Worst, relDiff(castTensor<double>(Grads ? Pg[I]->Grad : Pg[I]->Value),
                                     Grads ? Pc[I]->Grad : Pc[I]->Value));
   return Worst;
-}
-
-int32_t pipelines(const Program &P) {
-  int32_t N = 0;
-  for (const Stage &St : P.Stages)
-    N = std::max(N, St.Pipeline + 1);
-  return N;
 }
 
 /// Runs \p Steps SGD steps of \p P on the CPU (fp64) and the GPU (T) from

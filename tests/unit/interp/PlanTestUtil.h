@@ -1,0 +1,80 @@
+//===- PlanTestUtil.h - plans and batches for the executor tests -----------===//
+//
+// The executor tests of both backends (ExecutorTest, KfacExecTest,
+// cuda/CudaExecutorTest) run plans compiled by pfc's own passes for a tiny
+// fp64 Transformer on uneven micro-batches.
+//
+//===----------------------------------------------------------------------===//
+#ifndef PFC_TESTS_UNIT_INTERP_PLANTESTUTIL_H
+#define PFC_TESTS_UNIT_INTERP_PLANTESTUTIL_H
+
+#include "backends/interp/Model.h"
+#include "passes/PassManager.h"
+
+#include <doctest/doctest.h>
+
+namespace pfc::interp::test {
+
+/// 4 blocks, hidden 8, FFN 16, 2 heads, sequences of 4 over 13 tokens, 2
+/// sequences per micro-batch; parameters from \p Seed.
+inline ModelConfig tinyConfig(uint64_t Seed = 17) {
+  ModelConfig C;
+  C.Layers = 4, C.Hidden = 8, C.Ffn = 16, C.Heads = 2, C.Seq = 4, C.Vocab = 13;
+  C.MicroBatch = 2, C.Seed = Seed;
+  return C;
+}
+
+/// A plan for \p C in fp64 with \p S stages, \p N micro-batches and \p V
+/// virtual stages: \p Pass names the schedule pass (run as
+/// "partition,<Pass>,insert-comm,dp-sync,verify"); empty, pfc's default
+/// pipeline for the options. \p Kfac: K-FAC (6 linear layers per block).
+inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
+                               const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
+                               bool Kfac = false) {
+  Program P;
+  P.Model.set_name("tiny");
+  P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
+  P.Model.set_ffn_size(C.Ffn), P.Model.set_num_heads(C.Heads);
+  P.Model.set_seq_length(C.Seq), P.Model.set_vocab_size(C.Vocab);
+  P.Model.set_micro_batch_size(C.MicroBatch), P.Model.set_precision(proto::FP64);
+  P.Cluster.set_name("cpu");
+  auto *D = P.Cluster.mutable_device();
+  D->set_peak_tflops_fp32(1), D->set_peak_tflops_fp16(1), D->set_peak_tflops_fp64(1);
+  D->set_memory_gib(16), D->set_memory_bandwidth_gbps(100);
+  P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
+  P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
+  P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
+  P.Options.set_schedule(Schedule), P.Options.set_stages(S), P.Options.set_microbatches(N);
+  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(1);
+  if (Kfac)
+    P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
+  PassManager PM;
+  llvm::Error E =
+      PM.addPipeline(Pass.empty() ? defaultPipeline(P.Options)
+                                  : "partition," + Pass + ",insert-comm,dp-sync,verify");
+  if (!E)
+    E = PM.run(P);
+  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+  return P;
+}
+
+/// \p N micro-batches of \p C's data from \p Seed; micro-batch m holds
+/// 1 + m % 3 sequences.
+inline std::vector<Batch> unevenBatches(const ModelConfig &C, int32_t N, uint64_t Seed) {
+  std::vector<Batch> B;
+  for (int32_t M = 0; M < N; ++M)
+    B.push_back(syntheticBatch(C, Seed, M, 1 + M % 3));
+  return B;
+}
+
+/// The number of pipelines (model replicas) \p P runs.
+inline int32_t pipelines(const Program &P) {
+  int32_t N = 0;
+  for (const Stage &St : P.Stages)
+    N = std::max(N, St.Pipeline + 1);
+  return N;
+}
+
+} // namespace pfc::interp::test
+
+#endif
