@@ -56,6 +56,9 @@
 //   T4. One task at a time per stream over the whole cycle: a cycle task
 //       overlaps neither another cycle task nor any step's instance of a
 //       per-step task on its stream.
+//   T5. Factor all-reduces of the same block on two devices (Chimera's two
+//       copies) are one collective: equal cycle step and start, so every
+//       device meets its collectives in one order.
 //   Comparisons allow 1e-6 ms + 1e-9 kT.
 // memory capacity (VerifyTiming.cpp; when Stats holds the memory results)
 //   M1. Peak memory <= capacity on every device whose capacity is known

@@ -1,6 +1,6 @@
 //===- VerifyTiming.cpp - timing and memory capacity -----------------------===//
 //
-// Invariants T1-T4 and M1 of Verifier.cpp. The timeline covers a cycle of k
+// Invariants T1-T5 and M1 of Verifier.cpp. The timeline covers a cycle of k
 // steps of length T (proto/plan.proto, Report.cycle_steps): per-step tasks
 // have times within [0, T] and run again at every step s at s*T + time;
 // K-FAC cycle tasks run once, at absolute times in [0, kT). So stream
@@ -179,6 +179,28 @@ llvm::Error Checker::checkTiming() {
                     End[A] + Offset, Start[B], End[B],
                     Found.Step >= 0 ? fmt::format(" (task {}'s instance in step {})", A, Found.Step)
                                     : std::string()));
+  }
+  // T5: the factor all-reduces of one block on two devices (Chimera's
+  // copies) are one collective: same cycle step, same start.
+  if (CycleTimed) {
+    std::vector<TaskId> FirstOfLayer;
+    for (TaskId X = 0; X < N; ++X) {
+      const Task &Tk = P.Tasks[X];
+      if (Tk.Kind != proto::FACTOR_ALL_REDUCE || Tk.Layer < 0)
+        continue;
+      if (static_cast<size_t>(Tk.Layer) >= FirstOfLayer.size())
+        FirstOfLayer.resize(static_cast<size_t>(Tk.Layer) + 1, NoTask);
+      TaskId &F = FirstOfLayer[static_cast<size_t>(Tk.Layer)];
+      if (F == NoTask) {
+        F = X;
+        continue;
+      }
+      if (P.Tasks[F].CycleStep != Tk.CycleStep || std::abs(Start[F] - Start[X]) > Eps)
+        return Fail(fmt::format("{} and {} reduce the same block's factors together but start "
+                                "apart: cycle steps {} and {}, at {} and {} ms",
+                                describe(F), describe(X), P.Tasks[F].CycleStep, Tk.CycleStep,
+                                Start[F], Start[X]));
+    }
   }
   return llvm::Error::success();
 }

@@ -105,6 +105,7 @@ CycleProblem::CycleProblem(const Program &P) {
       continue;
     Busy[Lane].emplace_back(P.Time.Start[T], P.Time.End[T]);
   }
+  pairCollectives(P);
   for (auto &Lane : Busy)
     std::sort(Lane.begin(), Lane.end());
   // The list policy takes ready tasks by decreasing priority, ties by index:
@@ -118,6 +119,55 @@ CycleProblem::CycleProblem(const Program &P) {
   for (int32_t R = 0; R < M; ++R) {
     ByPriority[R] = Keys[R].second;
     Rank[Keys[R].second] = R;
+  }
+}
+
+void CycleProblem::pairCollectives(const Program &P) {
+  const int32_t M = size();
+  Partner.assign(M, -1);
+  std::vector<int32_t> FirstOfLayer(static_cast<size_t>(P.Model.num_layers()) + 2, -1);
+  for (int32_t I = 0; I < M; ++I) {
+    const Task &Tk = P.Tasks[Tasks[I]];
+    if (Tk.Kind != proto::FACTOR_ALL_REDUCE)
+      continue;
+    int32_t &F = FirstOfLayer[static_cast<size_t>(Tk.Layer)];
+    if (F < 0) {
+      F = I;
+    } else {
+      Partner[F] = I;
+      Partner[I] = F;
+    }
+  }
+  // Chimera's gradient all-reduce of a stage position is two per-step tasks,
+  // one per pipeline, simulated apart: their hull is busy on both devices'
+  // collective streams, so a factor all-reduce falls before both or after
+  // both.
+  std::vector<std::pair<TaskId, TaskId>> Halves(static_cast<size_t>(P.numStages()),
+                                                {NoTask, NoTask});
+  bool Paired = false;
+  for (TaskId T = 0; T < P.numTasks(); ++T) {
+    const Task &Tk = P.Tasks[T];
+    if (Tk.Kind != proto::ALL_REDUCE || Tk.Stage < 0)
+      continue;
+    const Stage &St = P.Stages[Tk.Stage];
+    auto &H = Halves[static_cast<size_t>(St.Position)];
+    (St.Pipeline == 0 ? H.first : H.second) = T;
+    Paired |= St.Pipeline > 0;
+  }
+  if (!Paired)
+    return;
+  for (auto [A, B] : Halves) {
+    if (A == NoTask || B == NoTask)
+      continue;
+    const double From = std::min(P.Time.Start[A], P.Time.Start[B]);
+    const double To = std::max(P.Time.End[A], P.Time.End[B]);
+    for (TaskId T : {A, B}) {
+      const size_t Lane = static_cast<size_t>(P.Tasks[T].Device) * NumStreams + proto::COLLECTIVE;
+      if (Used[Lane]) {
+        auto &L = Busy[Lane];
+        L.insert(std::upper_bound(L.begin(), L.end(), std::pair(From, To)), {From, To});
+      }
+    }
   }
 }
 
@@ -144,12 +194,44 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
   Lags.assign(M, 0);
   const double CycleEnd = StepMs * Steps;
 
+  // Keeps the lane's remaining work within its free time (see WorkLeft).
+  auto Reserve = [&](int32_t I, const GapTimeline::Fit &At) {
+    GapTimeline &Lane = Lanes[LaneOf[I]];
+    Lane.reserve(At, Duration[I]);
+    double &Left = WorkLeft[LaneOf[I]];
+    Left -= Duration[I];
+    Start[I] = At.Start;
+    End[I] = At.Start + Duration[I];
+    return Left <= Lane.freeTime() + Slack + 2 * GapTimeline::Eps * --TasksLeft[LaneOf[I]];
+  };
+  // A two-device collective: the earliest start free on both streams, after
+  // the predecessors of both members (each waits for the other's data).
+  auto PlacePair = [&](int32_t I, int32_t J, double Ready) {
+    for (int32_t Q : Preds.of(J))
+      Ready = std::max(Ready, End[Q]);
+    const double Dur = std::max(Duration[I], Duration[J]);
+    GapTimeline &A = Lanes[LaneOf[I]], &B = Lanes[LaneOf[J]];
+    for (double From = Ready;;) {
+      GapTimeline::Fit FA = A.firstFit(From, Dur);
+      if (!GapTimeline::endsBy(FA, Dur, CycleEnd))
+        return false;
+      GapTimeline::Fit FB = B.firstFit(FA.Start, Dur);
+      if (!GapTimeline::endsBy(FB, Dur, CycleEnd))
+        return false;
+      if (FB.Start == FA.Start)
+        return Reserve(I, FA) && Reserve(J, FB);
+      From = FB.Start; // later than FA.Start: A's fit from there is later too
+    }
+  };
+
   auto PlaceOne = [&](int32_t I) {
     const double Dur = Duration[I];
     GapTimeline &Lane = Lanes[LaneOf[I]];
     double Ready = 0;
     for (int32_t Q : Preds.of(I))
       Ready = std::max(Ready, End[Q]);
+    if (Partner[I] >= 0)
+      return PlacePair(I, Partner[I], Ready);
     GapTimeline::Fit At;
     int Lag = 0;
     if (StepReady[I] < 0) {
@@ -190,15 +272,8 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
     }
     if (!At.ok())
       return false;
-    Lane.reserve(At, Dur);
-    double &Left = WorkLeft[LaneOf[I]];
-    Left -= Dur;
-    if (Left > Lane.freeTime() + Slack + 2 * GapTimeline::Eps * --TasksLeft[LaneOf[I]])
-      return false;
-    Start[I] = At.Start;
-    End[I] = At.Start + Dur;
     Lags[I] = Lag;
-    return true;
+    return Reserve(I, At);
   };
 
   if (Config.FixedOrder) {
@@ -212,9 +287,15 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
                std::tuple(kindRank(Y.Kind), Y.Microbatch, Y.Layer);
       });
     }
-    for (int32_t I : Fixed)
+    // A collective's pair is placed when its second member comes up.
+    std::vector<char> Seen(M, 0);
+    for (int32_t I : Fixed) {
+      Seen[I] = 1;
+      if (Partner[I] >= 0 && !Seen[Partner[I]])
+        continue;
       if (!PlaceOne(I))
         return {};
+    }
     Result.Start = std::move(Start);
     return Result;
   }
@@ -225,6 +306,7 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
   for (int32_t I = 0; I < M; ++I)
     Waiting[I] = static_cast<int32_t>(Preds.of(I).size());
   std::priority_queue<int32_t, std::vector<int32_t>, std::greater<>> Freed;
+  std::vector<char> Popped(M, 0);
   size_t Next = 0;
   auto SkipDependent = [&] {
     while (Next < ByPriority.size() && !Preds.of(ByPriority[Next]).empty())
@@ -241,12 +323,20 @@ CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
       I = ByPriority[Next++];
       SkipDependent();
     }
+    // A collective's pair is placed when both members are ready.
+    Popped[I] = 1;
+    if (Partner[I] >= 0 && !Popped[Partner[I]])
+      continue;
     if (!PlaceOne(I))
       return {};
-    ++Placed;
-    for (int32_t S : Succs.of(I))
-      if (--Waiting[S] == 0)
-        Freed.push(Rank[S]);
+    for (int32_t X : {I, Partner[I]}) {
+      if (X < 0)
+        continue;
+      ++Placed;
+      for (int32_t S : Succs.of(X))
+        if (--Waiting[S] == 0)
+          Freed.push(Rank[S]);
+    }
   }
   if (Placed != M)
     return {};

@@ -15,6 +15,13 @@
 // that fits) and FixedOrder (PipeFisher: curvature, then all-reduce, then
 // inversion, each at the first gap that fits).
 //
+// Collectives of two devices must run in one order on both (a runtime's
+// collective stream, NCCL's communicator, blocks otherwise). So the two
+// factor all-reduces of a block under Chimera are placed together, at the
+// earliest time both collective streams are free, and no factor all-reduce
+// is placed between the two (unsynchronised) halves of a Chimera gradient
+// all-reduce: each pair's hull counts as busy on both devices.
+//
 // Cost of one placement of M tasks: O(M log M) for the ready heap and
 // O(log G + GapTimeline::BlockCapacity) per gap search over G gaps; a
 // curvature task needs one search for all the data steps it may use, bar
@@ -65,12 +72,19 @@ public:
                        const CycleSchedulerConfig &Config) const;
 
 private:
+  /// Fills Partner and adds the hulls of Chimera's gradient all-reduce
+  /// halves to the busy intervals of both devices' collective streams.
+  void pairCollectives(const Program &P);
+
   std::vector<TaskId> Tasks;
   std::vector<int32_t> IndexOf;  ///< task id -> index in Tasks, -1 otherwise
   std::vector<double> StepReady; ///< latest per-step predecessor end, -1 if none
   std::vector<double> Duration;  ///< dense copies of what placing reads
   std::vector<int32_t> LaneOf;   ///< device * NumStreams + stream
   std::vector<double> Priority;  ///< longest chain of cycle work from the task on
+  /// Index of the other member of a two-device factor all-reduce (Chimera's
+  /// copies of a block), -1 if none: the pair is placed at one start time.
+  std::vector<int32_t> Partner;
   Adjacency Preds, Succs;        ///< among cycle tasks, by index
   std::vector<std::vector<std::pair<double, double>>> Busy; ///< sorted
   std::vector<double> Shortest; ///< per lane: the shortest cycle task on it, 0 if none

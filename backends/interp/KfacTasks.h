@@ -88,7 +88,10 @@ public:
           Opt->activatePending();
   }
   /// Whether cycle task \p Tk runs in this step.
-  bool runs(const Task &Tk) const { return !WarmupStep && Tk.CycleStep == Phase; }
+  /// Layer -1: a block the scaled model dropped (PlanScale), never run.
+  bool runs(const Task &Tk) const {
+    return Tk.Layer >= 0 && !WarmupStep && Tk.CycleStep == Phase;
+  }
   /// Whether the edge \p Pred -> \p Tk was satisfied in an earlier step
   /// (curvature of lagged data after its forward/backward).
   bool satisfiedEarlier(const Task &Tk, const Task &Pred) const {

@@ -78,6 +78,39 @@ private:
     return true;
   }
 
+  /// What each stream waits at: its head and the first predecessor not
+  /// done, or the all-reduce group it joined.
+  std::string stuckHeads() {
+    std::string Out;
+    for (int32_t D = 0; D < P.numDevices(); ++D)
+      for (StreamKind S : StreamOrder) {
+        const auto &Stream = P.stream(D, S);
+        size_t Pos = Next[static_cast<size_t>(D)][S];
+        if (Pos >= Stream.size())
+          continue;
+        const TaskId Head = Stream[Pos];
+        const Task &Tk = P.Tasks[Head];
+        std::string Why;
+        if (State[Head] == TaskState::Running) {
+          Why = "joined its all-reduce with";
+          for (TaskId M : W.Groups.at(W.groupOf(Head)))
+            if (M != Head)
+              Why += fmt::format(" task {}", M);
+        }
+        for (TaskId Pred : W.Preds.of(Head))
+          if (Why.empty() && State[Pred] != TaskState::Done &&
+              !R.satisfiedEarlier(Tk, P.Tasks[Pred]))
+            Why = fmt::format("waits for task {} ({}, device {})", Pred,
+                              taskKindName(P.Tasks[Pred].Kind), P.Tasks[Pred].Device);
+        Out += fmt::format(" device {} {}: task {} ({}) {}", D, streamName(S), Head,
+                           taskKindName(Tk.Kind), Why);
+        Out += ";";
+      }
+    if (!Out.empty())
+      Out.pop_back();
+    return Out;
+  }
+
   bool anyReady() {
     for (int32_t D = 0; D < P.numDevices(); ++D)
       if (findReady(D) != NoTask)
@@ -106,7 +139,8 @@ private:
           break;
         if (Waiting + 1 == Live && !anyReady()) {
           fail(userError("pfc-run: error: the plan deadlocks: no device can start its next "
-                         "task"));
+                         "task;{}",
+                         stuckHeads()));
           break;
         }
         ++Waiting;

@@ -18,6 +18,8 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 
@@ -77,7 +79,9 @@ Program kfacProgram(proto::Schedule Sched, int32_t S, int32_t N, double Curv, do
   proto::BlockProfile *Prof = P.Options.mutable_profile();
   Prof->set_kron_ms(2 * Curv);
   Prof->set_inv_ms(2 * Inv);
-  const char *Schedule = Sched == proto::GPIPE ? "schedule-gpipe" : "schedule-1f1b";
+  const char *Schedule = Sched == proto::GPIPE     ? "schedule-gpipe"
+                         : Sched == proto::CHIMERA ? "schedule-chimera"
+                                                   : "schedule-1f1b";
   runPasses(P, std::string(Schedule) + ",insert-comm,dp-sync,kfac-insert");
   runPasses(P, "simulate,bubble-fill,memory,verify");
   return P;
@@ -258,5 +262,44 @@ TEST_CASE("verify: every K-FAC rule across the cycle, broken on purpose") {
     P.Time.Start[B] = P.Time.Start[A];
     P.Time.End[B] = P.Time.End[A];
     CHECK(verifyText(P).find("verify:") != std::string::npos);
+  }
+}
+
+TEST_CASE("bubble-fill: Chimera's two factor all-reduces of a block are one collective") {
+  // Each device shares its collectives with one partner (device S-1-d): the
+  // factor all-reduces of a block start together, and none falls between the
+  // two halves of a gradient all-reduce, so both devices meet their
+  // collectives in one order.
+  Program P = kfacProgram(proto::CHIMERA, 4, 4, 1.0, 3.0);
+  const double T = P.Time.StepTimeMs;
+  std::map<int32_t, std::vector<TaskId>> ByLayer;
+  std::map<int32_t, std::vector<TaskId>> GradientByPosition;
+  for (TaskId X = 0; X < P.numTasks(); ++X) {
+    const Task &Tk = P.Tasks[X];
+    if (Tk.Kind == proto::FACTOR_ALL_REDUCE)
+      ByLayer[Tk.Layer].push_back(X);
+    else if (Tk.Kind == proto::ALL_REDUCE)
+      GradientByPosition[P.Stages[Tk.Stage].Position].push_back(X);
+  }
+  REQUIRE(ByLayer.size() == 4);
+  for (auto &[Layer, Pair] : ByLayer) {
+    CAPTURE(Layer);
+    REQUIRE(Pair.size() == 2);
+    CHECK(P.Tasks[Pair[0]].Device + P.Tasks[Pair[1]].Device == 3);
+    CHECK(P.Tasks[Pair[0]].CycleStep == P.Tasks[Pair[1]].CycleStep);
+    CHECK(P.Time.Start[Pair[0]] == P.Time.Start[Pair[1]]);
+    const double Within = P.Time.Start[Pair[0]] - P.Tasks[Pair[0]].CycleStep * T;
+    for (auto &[Position, Halves] : GradientByPosition) {
+      REQUIRE(Halves.size() == 2);
+      CHECK((Within < P.Time.Start[Halves[0]]) == (Within < P.Time.Start[Halves[1]]));
+    }
+  }
+
+  SUBCASE("the verifier catches a pair placed apart") {
+    TaskId X = ByLayer.begin()->second[1];
+    P.Time.Start[X] += 1e-3;
+    P.Time.End[X] += 1e-3;
+    CHECK(verifyText(P).find("reduce the same block's factors together but start apart") !=
+          std::string::npos);
   }
 }

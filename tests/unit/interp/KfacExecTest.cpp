@@ -171,3 +171,15 @@ TEST_CASE("K-FAC KL clip: one nu over all stages gives the single-device update"
     CHECK(PerStage.UpdateDiff > 1e-3);
   }
 }
+
+TEST_CASE("K-FAC through a Chimera plan: both replicas get the one-batch factors and update") {
+  // Each pipeline sees half the micro-batches; the factor all-reduce of a
+  // block's two copies (one collective, placed at one time on both devices)
+  // sums them, as the gradient all-reduce sums the gradients.
+  const Program P = compileKfacPlan(proto::CHIMERA, 4, 4);
+  REQUIRE(test::pipelines(P) == 2);
+  const KfacRun R = runAgainstDirect(P, 1e9, /*AcrossStages=*/true);
+  CHECK(R.Compared == 2 * 4 * 6);
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.ParamDiff < 1e-12);
+}
