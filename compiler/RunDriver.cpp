@@ -19,6 +19,7 @@
 #include "backends/PlanIO.h"
 #include "backends/interp/CpuCluster.h"
 #include "backends/interp/Data.h"
+#include "backends/interp/DataParallel.h"
 #include "backends/interp/Executor.h"
 #include "backends/interp/PlanScale.h"
 #include "backends/interp/RunReport.h"
@@ -110,6 +111,7 @@ struct Setup {
   ModelConfig Config;
   OptKind Opt = OptKind::Sgd;
   bool PlanKfac = false;
+  int32_t DataParallel = 1; ///< replicas of the plan, expanded into Plan
 };
 
 #ifdef PFC_HAVE_CUDA
@@ -163,6 +165,11 @@ llvm::Expected<Setup> prepare() {
   if (LayersOpt > 0)
     if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
       return E;
+  S.DataParallel = std::max(1, S.Plan.Options.data_parallel());
+  llvm::Expected<Program> Replicated = expandDataParallel(S.Plan);
+  if (!Replicated)
+    return Replicated.takeError();
+  S.Plan = std::move(*Replicated);
   ModelScale Scale;
   Scale.Hidden = HiddenOpt, Scale.Heads = HeadsOpt, Scale.Seq = SeqOpt;
   Scale.Vocab = VocabOpt > 0 ? VocabOpt : DataOpt == DataKind::Corpus ? ByteVocab : 0;
@@ -244,13 +251,15 @@ template <typename T> llvm::Error train(Setup &S) {
   const int32_t N = P.Options.microbatches();
   llvm::outs() << fmt::format(
       "pfc-run: {} stages on {} devices, {} micro-batches of {} x {} tokens; model: {} blocks, "
-      "hidden {}, heads {}, vocab {}; {} ({}), data {}{}\n",
+      "hidden {}, heads {}, vocab {}; {} ({}), data {}{}{}\n",
       P.numStages(), P.numDevices(), N, C.MicroBatch, C.Seq, C.Layers, C.Hidden, C.Heads,
       C.Vocab, OptName, PrecisionOpt == Precision::Fp64 ? "fp64" : "fp32",
       DataOpt == DataKind::Corpus ? "corpus" : "teacher",
       S.Opt == OptKind::Kfac ? fmt::format(", refresh cycle {} steps, warm-up {}",
                                            std::max(1, P.Time.CycleSteps), WarmupOpt.getValue())
-                             : "");
+                             : "",
+      S.DataParallel > 1 ? fmt::format("; {} data-parallel replicas of the plan", S.DataParallel)
+                         : "");
   LossCurve Train{"train", {}}, Valid{"valid", {}};
   std::vector<double> TokensPerS, StepMs;
   std::vector<std::vector<double>> Measured;

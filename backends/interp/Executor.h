@@ -17,8 +17,9 @@
 // of all stages (setKfacClipAcrossStages(false): each stage's own ν, at its
 // OPTIMIZER_STEP); the update's time is added to its OPTIMIZER_STEP's.
 //
-// Not yet: data-parallel replicas (data_parallel > 1), which create()
-// rejects with a user error.
+// Data-parallel plans (data_parallel > 1) are run after expandDataParallel
+// (DataParallel.h) makes their replicas explicit; create() rejects them
+// unexpanded.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H

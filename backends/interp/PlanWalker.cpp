@@ -239,7 +239,8 @@ TaskId PlanWalker::producer(TaskId Id) const {
 llvm::Error PlanWalker::checkRunnable(const Program &P, size_t Replicas, int32_t ModelLayers,
                                       std::string_view Backend) {
   if (P.Options.data_parallel() > 1)
-    return userError("pfc-run: error: the {} interpreter runs one data-parallel replica; the "
+    return userError("pfc-run: error: the {} executor runs one data-parallel replica (expand the "
+                     "others with expandDataParallel, DataParallel.h); the "
                      "plan has {}",
                      Backend, P.Options.data_parallel());
   int32_t Pipelines = 0;

@@ -11,6 +11,7 @@
 #include "FiniteDiff.h"
 #include "PlanTestUtil.h"
 
+#include "backends/interp/DataParallel.h"
 #include "backends/interp/Executor.h"
 
 #include <doctest/doctest.h>
@@ -111,6 +112,28 @@ TEST_CASE("interp: interleaved step equals the single-device step") {
 TEST_CASE("interp: Chimera step (two replicas, all-reduce) equals the single-device step") {
   checkAgainstReference("Chimera S=4 N=8", compilePlan(proto::CHIMERA, "schedule-chimera", 4, 8),
                         2);
+}
+
+TEST_CASE("interp: data-parallel replicas (expanded) step like one device on all their batches") {
+  // 1F1B on 2 devices, 3 micro-batches per replica, 2 replicas: the gradient
+  // all-reduces sum the replicas' gradients; 6 uneven micro-batches in all.
+  for (proto::Schedule Sched : {proto::ONE_F_ONE_B, proto::CHIMERA}) {
+    const bool Chimera = Sched == proto::CHIMERA;
+    const Program P = compileTinyPlan(tinyConfig(), Sched,
+                                      Chimera ? "schedule-chimera" : "schedule-1f1b",
+                                      Chimera ? 4 : 2, Chimera ? 4 : 3, 1, false, 2);
+    llvm::Expected<Program> Dp = expandDataParallel(P);
+    REQUIRE_MESSAGE(static_cast<bool>(Dp), llvm::toString(Dp.takeError()));
+    CHECK(Dp->numDevices() == 2 * P.numDevices());
+    CHECK(Dp->Options.microbatches() == 2 * P.Options.microbatches());
+    CHECK(pipelines(*Dp) == 2 * pipelines(P));
+    checkAgainstReference(Chimera ? "Chimera S=4 N=4 D=2" : "1F1B S=2 N=3 D=2", *Dp, 2);
+  }
+  Program Zero = compileTinyPlan(tinyConfig(), proto::ONE_F_ONE_B, "schedule-1f1b", 2, 2);
+  Zero.Options.set_data_parallel(2), Zero.Options.set_zero(1);
+  llvm::Expected<Program> Refused = expandDataParallel(Zero);
+  REQUIRE_FALSE(static_cast<bool>(Refused));
+  CHECK(llvm::toString(Refused.takeError()).find("ZeRO stage 1") != std::string::npos);
 }
 
 TEST_CASE("interp: the executor rejects what it cannot run and detects deadlock") {

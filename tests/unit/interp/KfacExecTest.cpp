@@ -17,6 +17,8 @@
 
 #include "backends/interp/Executor.h"
 
+#include "backends/interp/DataParallel.h"
+
 #include <doctest/doctest.h>
 
 #include <map>
@@ -179,6 +181,17 @@ TEST_CASE("K-FAC through a Chimera plan: both replicas get the one-batch factors
   const Program P = compileKfacPlan(proto::CHIMERA, 4, 4);
   REQUIRE(test::pipelines(P) == 2);
   const KfacRun R = runAgainstDirect(P, 1e9, /*AcrossStages=*/true);
+  CHECK(R.Compared == 2 * 4 * 6);
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("K-FAC with two data-parallel replicas: factor all-reduces sum both halves") {
+  const Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 2, 1,
+                                          /*Kfac=*/true, /*DataParallel=*/2);
+  llvm::Expected<Program> Dp = expandDataParallel(P);
+  REQUIRE_MESSAGE(static_cast<bool>(Dp), llvm::toString(Dp.takeError()));
+  const KfacRun R = runAgainstDirect(*Dp, 1e9, /*AcrossStages=*/true);
   CHECK(R.Compared == 2 * 4 * 6);
   CHECK(R.FactorDiff < 1e-12);
   CHECK(R.ParamDiff < 1e-12);

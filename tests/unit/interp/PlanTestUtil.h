@@ -30,7 +30,7 @@ inline ModelConfig tinyConfig(uint64_t Seed = 17) {
 /// pipeline for the options. \p Kfac: K-FAC (6 linear layers per block).
 inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
                                const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
-                               bool Kfac = false) {
+                               bool Kfac = false, int32_t DataParallel = 1) {
   Program P;
   P.Model.set_name("tiny");
   P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
@@ -45,7 +45,7 @@ inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
   P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
   P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
   P.Options.set_schedule(Schedule), P.Options.set_stages(S), P.Options.set_microbatches(N);
-  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(1);
+  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(DataParallel);
   if (Kfac)
     P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
   PassManager PM;
