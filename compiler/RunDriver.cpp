@@ -106,6 +106,22 @@ cl::opt<double> LrOpt("lr", cl::desc("learning rate (default sgd 0.1, adam 0.003
 cl::opt<int> WarmupOpt("kfac-warmup", cl::desc("steps refreshing K-FAC every step (default 20)"),
                        cl::init(20), cl::cat(Category));
 
+cl::opt<double> DampingOpt("kfac-damping", cl::desc("K-FAC damping lambda (default 0.03)"),
+                           cl::init(0.03), cl::cat(Category));
+cl::opt<double> KlClipOpt("kfac-kl-clip",
+                          cl::desc("K-FAC KL clip kappa (default 0.001; 0: no clip)"),
+                          cl::init(0.001), cl::cat(Category));
+
+/// The K-FAC options of the command line (both backends).
+KfacOptions kfacOptions() {
+  KfacOptions O;
+  O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
+  O.Damping = DampingOpt;
+  O.KlClip = KlClipOpt > 0 ? KlClipOpt.getValue() : 1e300;
+  O.PlanDriven = true;
+  return O;
+}
+
 struct Setup {
   Program Plan;
   ModelConfig Config;
@@ -138,6 +154,12 @@ llvm::Expected<Setup> prepare() {
 #endif
   if (StepsOpt < 1)
     return userError("pfc-run: error: --steps must be at least 1 (got {})", StepsOpt.getValue());
+  if (!(DampingOpt > 0))
+    return userError("pfc-run: error: --kfac-damping must be positive (got {})",
+                     DampingOpt.getValue());
+  if (KlClipOpt < 0)
+    return userError("pfc-run: error: --kfac-kl-clip must not be negative (got {})",
+                     KlClipOpt.getValue());
   for (auto [Name, V] : {std::pair{"layers-per-stage", LayersOpt.getValue()},
                          {"hidden", HiddenOpt.getValue()}, {"heads", HeadsOpt.getValue()},
                          {"seq", SeqOpt.getValue()}, {"vocab", VocabOpt.getValue()},
@@ -220,9 +242,7 @@ template <typename T> llvm::Error train(Setup &S) {
       O.Lr = LrOpt > 0 ? LrOpt : 0.1;
       Opts.push_back(createSgd(Params, O));
     } else {
-      KfacOptions O;
-      O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
-      O.PlanDriven = true;
+      const KfacOptions O = kfacOptions();
       auto Blocks = M.linears(std::max(St.LayerBegin, 1), std::min(St.LayerEnd, C.Layers + 1));
       Opts.push_back(std::make_unique<KfacOptimizer<T>>(Params, Blocks, O));
     }
@@ -238,8 +258,7 @@ template <typename T> llvm::Error train(Setup &S) {
                                            : cuda::TrainerOptions::Sgd;
     O.SgdOpts.Lr = LrOpt > 0 ? LrOpt : 0.1;
     O.AdamOpts.Lr = LrOpt > 0 ? LrOpt : 3e-3;
-    O.KfacOpts.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
-    O.KfacOpts.PlanDriven = true;
+    O.KfacOpts = kfacOptions();
     O.KfacWarmup = WarmupOpt;
     auto G = cuda::Trainer<T>::create(P, Replicas, O);
     if (!G)

@@ -8,14 +8,17 @@ trains it with pfc-run on the teacher-student task and on the text corpus:
     (fewest steps to the target, then lowest final loss) is the tuned one;
   * K-FAC through the plan's tasks at k = 1 (inverses refreshed every step:
     --kfac-warmup as long as the run) and at the plan's k (refresh cycle of
-    the compiled plan, --kfac-warmup 0), each over its own small grid.
+    the compiled plan, --kfac-warmup 0), each over learning rate x damping x
+    KL clip.
 
 Steps to target: the first step at which the mean training loss of the last
---window steps is at or below the target. Prints a markdown table of the
+--window steps is at or below the target; each target (two per task, the
+second one late in training) has its own tuned setting per optimizer. Prints a markdown table of the
 tuned runs and one of every run, and writes a loss plot of the tuned runs
 (SVG, one panel per task). Several seeds: the steps are the median.
 
   scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
+                         [--teacher-targets 0.7,0.55] [--corpus-targets 2.8,2.65]
 """
 import argparse
 import csv
@@ -40,13 +43,17 @@ precision: FP32
 linear_layers_per_block: 6
 """
 
-# Learning rates: each grid brackets its best rate on both tasks (SGD 1.0
-# diverges; AdamW 0.1 and K-FAC 1.0 are past their best).
+# Settings per optimizer: learning rates that bracket the best on both tasks
+# (SGD 1.0 diverges; AdamW 0.1 is past its best), and for K-FAC learning
+# rate x damping lambda x KL clip kappa (pfc-run --kfac-damping,
+# --kfac-kl-clip; the defaults 0.03 and 0.001 are in the grid).
+KFAC_GRID = [(lr, damping, kl) for lr in (0.3, 1.0) for damping in (0.003, 0.03)
+             for kl in (0.001, 0.01)]
 GRIDS = {
-    "sgd": [0.1, 0.3, 0.6],
-    "adam": [3e-3, 1e-2, 3e-2, 1e-1],
-    "kfac-1": [0.1, 0.3, 1.0],
-    "kfac-k": [0.1, 0.3, 1.0],
+    "sgd": [(0.1,), (0.3,), (0.6,)],
+    "adam": [(3e-3,), (1e-2,), (3e-2,), (1e-1,)],
+    "kfac-1": KFAC_GRID,
+    "kfac-k": KFAC_GRID,
 }
 LABELS = {"sgd": "SGD (momentum 0.9)", "adam": "AdamW", "kfac-1": "K-FAC, k = 1",
           "kfac-k": "K-FAC, plan's k = {k}"}
@@ -60,10 +67,19 @@ def run(cmd):
     return proc.stdout
 
 
-def train(pfc_run, plan, data, opt, lr, steps, seed, work):
-    losses = os.path.join(work, f"{data}-{opt}-{lr}-{seed}.csv")
+def setting_text(setting):
+    if len(setting) == 1:
+        return f"lr {setting[0]}"
+    return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}"
+
+
+def train(pfc_run, plan, data, opt, setting, steps, seed, work):
+    lr = setting[0]
+    losses = os.path.join(work, f"{data}-{opt}-{'-'.join(map(str, setting))}-{seed}.csv")
     args = [pfc_run, plan, "--steps", str(steps), "--data", data, "--seed", str(seed),
             "--lr", str(lr), "--losses", losses]
+    if len(setting) == 3:
+        args += ["--kfac-damping", str(setting[1]), "--kfac-kl-clip", str(setting[2])]
     if opt == "kfac-1":
         args += ["--optimizer", "kfac", "--kfac-warmup", str(steps)]
     elif opt == "kfac-k":
@@ -149,8 +165,10 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (default build)")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seeds", default="1", help="comma-separated seeds (median of steps)")
-    ap.add_argument("--teacher-target", type=float, default=0.7)
-    ap.add_argument("--corpus-target", type=float, default=2.8)
+    ap.add_argument("--teacher-targets", default="0.7,0.55",
+                    help="comma-separated target losses on the teacher task")
+    ap.add_argument("--corpus-targets", default="2.8,2.65",
+                    help="comma-separated target losses on the corpus")
     ap.add_argument("--window", type=int, default=5, help="steps averaged for the target test")
     ap.add_argument("--svg", help="write the loss plot of the tuned runs here")
     ap.add_argument("--data", default="teacher,corpus")
@@ -173,47 +191,53 @@ def main():
 
     tuned, every, panels = [], [], []
     for data in args.data.split(","):
-        target = args.teacher_target if data == "teacher" else args.corpus_target
+        targets = [float(t) for t in
+                   (args.teacher_targets if data == "teacher" else args.corpus_targets).split(",")]
         best_curves = []
         for opt, grid in GRIDS.items():
             results = []
-            for lr in grid:
-                runs = [train(pfc_run, plan, data, opt, lr, args.steps, s, work) for s in seeds]
-                hits = [steps_to(c, target, args.window) for c, _ in runs]
-                reached = [h for h in hits if h is not None]
-                steps = statistics.median(reached) if len(reached) == len(hits) else None
+            for setting in grid:
+                runs = [train(pfc_run, plan, data, opt, setting, args.steps, s, work)
+                        for s in seeds]
+                steps = []
+                for target in targets:
+                    hits = [steps_to(c, target, args.window) for c, _ in runs]
+                    steps.append(statistics.median(hits) if None not in hits else None)
                 final = statistics.median(tail_mean(c, args.window) for c, _ in runs)
                 valids = [v for _, v in runs if v is not None]
                 valid = statistics.median(valids) if valids else None
-                results.append((lr, steps, final, valid, runs[0][0]))
-                every.append((data, opt, lr, steps, final, valid))
-                print(f"  {data} {opt} lr={lr}: steps to {target} "
-                      f"{steps if steps else '-'}, final {loss_text(final)}", file=sys.stderr)
-            best = min(results, key=lambda r: (r[1] is None, r[1] or 0, r[2]))
-            tuned.append((data, target, opt, *best[:4]))
-            best_curves.append((f"{LABELS[opt].format(k=k)}, lr {best[0]}", COLOURS[opt],
-                                best[4]))
-        panels.append((f"{data}: training loss of the tuned runs", target, best_curves))
+                results.append((setting, steps, final, valid, runs[0][0]))
+                every.append((data, opt, setting, steps, final, valid))
+                print(f"  {data} {opt} {setting_text(setting)}: steps to {targets} {steps}, "
+                      f"final {loss_text(final)}", file=sys.stderr)
+            for i, target in enumerate(targets):
+                best = min(results, key=lambda r: (r[1][i] is None, r[1][i] or 0, r[2]))
+                tuned.append((data, target, opt, best[0], best[1][i], best[2], best[3]))
+                if i == len(targets) - 1:
+                    best_curves.append((f"{LABELS[opt].format(k=k)}, {setting_text(best[0])}",
+                                        COLOURS[opt], best[4]))
+        panels.append((f"{data}: training loss of the tuned runs", targets[-1], best_curves))
 
     print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), 4 micro-batches of "
           f"4 x 32 tokens, fp32, {args.steps} steps, seeds {args.seeds}; plan's K-FAC "
           f"refresh cycle k = {k}; target: mean loss of {args.window} steps")
     print()
-    print("| data | target | optimizer | tuned lr | steps to target | final loss | valid loss |")
+    print("| data | target | optimizer | tuned setting | steps to target | final loss | "
+          "valid loss |")
     print("|---|---|---|---|---|---|---|")
-    for data, target, opt, lr, steps, final, valid in tuned:
-        print(f"| {data} | {target} | {LABELS[opt].format(k=k)} | {lr} | "
+    for data, target, opt, setting, steps, final, valid in tuned:
+        print(f"| {data} | {target} | {LABELS[opt].format(k=k)} | {setting_text(setting)} | "
               f"{steps if steps else f'> {args.steps}'} | {loss_text(final)} | "
               f"{loss_text(valid)} |")
     print()
-    print("Every run:")
+    print("Every run (steps to each target):")
     print()
-    print("| data | optimizer | lr | steps to target | final loss | valid loss |")
+    print("| data | optimizer | setting | steps to targets | final loss | valid loss |")
     print("|---|---|---|---|---|---|")
-    for data, opt, lr, steps, final, valid in every:
-        print(f"| {data} | {LABELS[opt].format(k=k)} | {lr} | "
-              f"{steps if steps else f'> {args.steps}'} | {loss_text(final)} | "
-              f"{loss_text(valid)} |")
+    for data, opt, setting, steps, final, valid in every:
+        hits = ", ".join(str(h) if h else f"> {args.steps}" for h in steps)
+        print(f"| {data} | {LABELS[opt].format(k=k)} | {setting_text(setting)} | {hits} | "
+              f"{loss_text(final)} | {loss_text(valid)} |")
     if args.svg:
         svg_plot(panels, args.svg)
     for f in os.listdir(work):
