@@ -77,9 +77,12 @@ std::string computeOrder(const Program &P, int32_t D) {
       continue;
     if (!Out.empty())
       Out += ' ';
-    Out += (Tk.Kind == proto::FORWARD ? "F" : "B") + std::to_string(Tk.Microbatch);
-    if (ManyStages)
-      Out += "." + std::to_string(P.Stages[Tk.Stage].Position);
+    Out += Tk.Kind == proto::FORWARD ? 'F' : 'B';
+    Out += std::to_string(Tk.Microbatch);
+    if (ManyStages) {
+      Out += '.';
+      Out += std::to_string(P.Stages[Tk.Stage].Position);
+    }
   }
   return Out;
 }
