@@ -75,11 +75,11 @@ std::string defaultPipeline(const proto::CompileOptions &Options) {
   case proto::LAYERED: Schedule = "schedule-layered"; break;
   default: Schedule = "schedule-1f1b"; break;
   }
-  std::string Kfac = Options.optimizer() == proto::KFAC ? ",kfac-insert" : "";
-  std::string Fill = Options.optimizer() == proto::KFAC ? ",bubble-fill" : "";
+  // bubble-fill simulates the plan itself (with and without K-FAC).
+  std::string Timing = Options.optimizer() == proto::KFAC ? ",kfac-insert,bubble-fill"
+                                                          : ",simulate";
   std::string Sync = Options.zero() > 0 ? ",zero-sync" : ",dp-sync";
-  return "partition," + Schedule + ",insert-comm" + Sync + Kfac + ",simulate" + Fill +
-         ",memory,verify";
+  return "partition," + Schedule + ",insert-comm" + Sync + Timing + ",memory,verify";
 }
 
 } // namespace pfc
