@@ -91,6 +91,15 @@ std::string notSimulatedMessage() {
          "PLAN' first";
 }
 
+std::string tensorParallelText(const Program &P) {
+  const auto &O = P.Options;
+  if (O.tensor_parallel() <= 1 && O.recompute() == proto::RECOMPUTE_NONE)
+    return "";
+  return fmt::format("{} GPU{} (tensor parallel{})", std::max(1, O.tensor_parallel()),
+                     O.tensor_parallel() > 1 ? "s" : "",
+                     O.sequence_parallel() ? ", sequence parallel" : "");
+}
+
 int32_t cycleSteps(const Program &P) { return std::max(1, P.Time.CycleSteps); }
 
 double timelineSpanMs(const Program &P) {

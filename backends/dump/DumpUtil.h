@@ -37,6 +37,9 @@ std::string taskLabel(const Program &P, TaskId T);
 std::string planTitle(const Program &P);
 /// What to do about a plan without timings.
 std::string notSimulatedMessage();
+/// "8 GPUs (tensor parallel, sequence parallel)": what one plan device is,
+/// or "" when it is one GPU keeping every activation (nothing to say).
+std::string tensorParallelText(const Program &P);
 
 /// One drawing of a task on the timeline of the k-step cycle.
 struct Occurrence {

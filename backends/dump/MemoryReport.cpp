@@ -78,11 +78,8 @@ void printMemoryReport(const Program &P, llvm::raw_ostream &OS) {
     return;
   }
   std::vector<DeviceMemory> Devices = collect(P);
-  if (P.Options.tensor_parallel() > 1 || P.Options.recompute() != proto::RECOMPUTE_NONE)
-    OS << fmt::format("per GPU: each device is {} GPU{} (tensor parallel{}); recompute {}\n",
-                      std::max(1, P.Options.tensor_parallel()),
-                      P.Options.tensor_parallel() > 1 ? "s" : "",
-                      P.Options.sequence_parallel() ? ", sequence parallel" : "",
+  if (std::string Tp = tensorParallelText(P); !Tp.empty())
+    OS << fmt::format("per GPU: each device is {}; recompute {}\n", Tp,
                       recomputeName(P.Options.recompute()));
   OS << fmt::format(RowFormat, "device", "node", "static MiB", "activations MiB", "peak MiB",
                     "capacity MiB", "headroom MiB", "in-flight");

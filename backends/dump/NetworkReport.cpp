@@ -36,9 +36,7 @@ struct Traffic {
 };
 
 int32_t replicaRanks(const Program &P) {
-  int32_t Pipelines = 1;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  const int32_t Pipelines = std::max(1, P.numPipelines());
   return std::max(1, P.Options.data_parallel()) * Pipelines;
 }
 

@@ -1,4 +1,5 @@
 //===- Summary.cpp - headline figures of a plan ----------------------------===//
+#include "DumpUtil.h"
 #include "Dumps.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -84,11 +85,8 @@ void printSummary(const Program &P, llvm::raw_ostream &OS) {
                     std::max(1, O.virtual_stages()), std::max(1, O.data_parallel()));
   if (O.zero() > 0)
     OS << fmt::format("zero: stage {} across {} replicas\n", O.zero(), O.data_parallel());
-  if (O.tensor_parallel() > 1 || O.recompute() != proto::RECOMPUTE_NONE)
-    OS << fmt::format("per device: {} GPU{} (tensor parallel{}), recompute {}\n",
-                      std::max(1, O.tensor_parallel()), O.tensor_parallel() > 1 ? "s" : "",
-                      O.sequence_parallel() ? ", sequence parallel" : "",
-                      recomputeName(O.recompute()));
+  if (std::string Tp = tensorParallelText(P); !Tp.empty())
+    OS << fmt::format("per device: {}, recompute {}\n", Tp, recomputeName(O.recompute()));
   OS << "costs: " << (O.has_profile() ? "profile " + O.profile().source() : "analytic")
      << "\n";
   std::array<int64_t, proto::TaskKind_ARRAYSIZE> Counts{};
