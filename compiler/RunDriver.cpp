@@ -217,9 +217,7 @@ template <typename T> llvm::Error train(Setup &S) {
       return Loaded.takeError();
     Text = std::move(*Loaded);
   }
-  int32_t Pipelines = 0;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  const int32_t Pipelines = P.numPipelines();
   std::vector<std::unique_ptr<Model<T>>> Models;
   std::vector<Model<T> *> Replicas;
   for (int32_t I = 0; I < Pipelines; ++I)

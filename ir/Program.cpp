@@ -106,6 +106,13 @@ void Program::clearTasks() {
   Kfac.Clear();
 }
 
+int32_t Program::numPipelines() const {
+  int32_t N = 0;
+  for (const Stage &St : Stages)
+    N = std::max(N, St.Pipeline + 1);
+  return N;
+}
+
 void Program::clearResults() {
   Time = Timing{};
   Stats.clear();

@@ -139,6 +139,8 @@ public:
   int32_t numTasks() const { return static_cast<int32_t>(Tasks.size()); }
   int32_t numDevices() const { return static_cast<int32_t>(Devices.size()); }
   int32_t numStages() const { return static_cast<int32_t>(Stages.size()); }
+  /// Pipelines the stages form (2 under Chimera), 0 before partition.
+  int32_t numPipelines() const;
 
   /// Appends a task and puts it at the end of its device stream.
   TaskId addTask(const Task &T);

@@ -13,9 +13,7 @@ ReplicaGroup replicaGroup(const Program &P, int32_t Device) {
   const int32_t S = P.numDevices();
   const int32_t D = std::max(1, P.Options.data_parallel());
   const int32_t Gpn = planDevicesPerNode(P);
-  int32_t Pipelines = 1;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  const int32_t Pipelines = std::max(1, P.numPipelines());
   ReplicaGroup G;
   G.Ranks = D * Pipelines;
   const int32_t FirstNode = Device / Gpn;

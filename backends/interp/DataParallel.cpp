@@ -18,9 +18,7 @@ llvm::Expected<Program> expandDataParallel(const Program &P) {
                      P.Options.zero());
   const int32_t S = P.numDevices(), Stages = P.numStages(), Tasks = P.numTasks();
   const int32_t N = P.Options.microbatches();
-  int32_t Pipelines = 1;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  const int32_t Pipelines = std::max(1, P.numPipelines());
 
   Program Out;
   Out.Model = P.Model;

@@ -243,9 +243,7 @@ llvm::Error PlanWalker::checkRunnable(const Program &P, size_t Replicas, int32_t
                      "others with expandDataParallel, DataParallel.h); the "
                      "plan has {}",
                      Backend, P.Options.data_parallel());
-  int32_t Pipelines = 0;
-  for (const Stage &St : P.Stages)
-    Pipelines = std::max(Pipelines, St.Pipeline + 1);
+  const int32_t Pipelines = P.numPipelines();
   if (Replicas != static_cast<size_t>(Pipelines))
     return userError("pfc-run: error: the plan has {} pipelines, {} model replicas were given",
                      Pipelines, Replicas);

@@ -68,12 +68,7 @@ inline std::vector<Batch> unevenBatches(const ModelConfig &C, int32_t N, uint64_
 }
 
 /// The number of pipelines (model replicas) \p P runs.
-inline int32_t pipelines(const Program &P) {
-  int32_t N = 0;
-  for (const Stage &St : P.Stages)
-    N = std::max(N, St.Pipeline + 1);
-  return N;
-}
+inline int32_t pipelines(const Program &P) { return P.numPipelines(); }
 
 } // namespace pfc::interp::test
 
