@@ -115,9 +115,15 @@ cl::opt<proto::KfacOptions::Placement> KfacPlacementOpt(
                           "PipeFisher's first fit in a fixed order, no splitting")),
     cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<double> KfacMaxPieceOpt("kfac-max-piece-ms",
-                                cl::desc("split inversions into pieces of at most this many ms "
+                                cl::desc("split inversions (and curvature, on devices with few "
+                                         "curvature tasks) into pieces of at most this many ms "
                                          "(0: a quarter of the shortest stage forward; <0: never)"),
                                 cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> KfacCurvatureBlocksOpt(
+    "kfac-curvature-blocks",
+    cl::desc("blocks of a stage per curvature task (0: automatic, one block unless a device "
+             "would hold more than 1024 curvature tasks)"),
+    cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> KfacMaxStepsOpt("kfac-max-steps",
                              cl::desc("longest K-FAC refresh cycle to try before stretching "
                                       "the step"),
@@ -241,6 +247,11 @@ llvm::Error compile() {
   O.mutable_kfac()->set_placement(KfacPlacementOpt);
   O.mutable_kfac()->set_max_piece_ms(KfacMaxPieceOpt);
   O.mutable_kfac()->set_max_refresh_steps(KfacMaxStepsOpt);
+  if (KfacCurvatureBlocksOpt < 0)
+    return userError("pfc: error: --kfac-curvature-blocks must be 0 (automatic) or at least 1 "
+                     "(got {})",
+                     KfacCurvatureBlocksOpt.getValue());
+  O.mutable_kfac()->set_curvature_blocks(KfacCurvatureBlocksOpt);
   for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},

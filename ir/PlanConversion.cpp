@@ -4,6 +4,7 @@
 #include "Diagnostics.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace pfc {
 
@@ -52,6 +53,8 @@ proto::Plan toPlan(const Program &P) {
     O->set_cycle_step(T.CycleStep);
     O->set_layer(T.Layer);
     O->set_piece(T.Piece);
+    if (T.LayerCount > 1)
+      O->set_layer_count(T.LayerCount); // 0 (unset) means one block
     O->set_data_lag(T.DataLag);
     auto Deps = Preds.of(I);
     O->mutable_deps()->Add(Deps.begin(), Deps.end());
@@ -153,9 +156,27 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
     }
     if (T.cycle_step() < 0)
       return Bad(Where + ".cycle_step", fmt::format("{} is negative", T.cycle_step()));
-    P.Tasks.push_back(Task{T.kind(), T.stream(), T.device(), T.stage(), T.microbatch(),
-                           T.peer(), T.duration_ms(), T.bytes(), T.memory_delta_bytes(),
-                           T.cycle_step(), T.layer(), T.piece(), T.data_lag()});
+    if (T.piece() < 0 || T.piece() > std::numeric_limits<int16_t>::max())
+      return Bad(Where + ".piece", fmt::format("{} is not in [0, 32767]", T.piece()));
+    if (T.layer_count() < 0 || T.layer_count() > std::numeric_limits<int16_t>::max())
+      return Bad(Where + ".layer_count",
+                 fmt::format("{} is not in [0, 32767] (0 and 1: one block)", T.layer_count()));
+    Task Tk;
+    Tk.Kind = T.kind();
+    Tk.Stream = T.stream();
+    Tk.Device = T.device();
+    Tk.Stage = T.stage();
+    Tk.Microbatch = T.microbatch();
+    Tk.Peer = T.peer();
+    Tk.DurationMs = T.duration_ms();
+    Tk.Bytes = T.bytes();
+    Tk.MemoryDelta = T.memory_delta_bytes();
+    Tk.CycleStep = T.cycle_step();
+    Tk.Layer = T.layer();
+    Tk.Piece = static_cast<int16_t>(T.piece());
+    Tk.LayerCount = static_cast<int16_t>(std::max(1, T.layer_count()));
+    Tk.DataLag = T.data_lag();
+    P.Tasks.push_back(Tk);
     if (HasTimes) {
       P.Time.Start[I] = T.start_ms();
       P.Time.End[I] = T.end_ms();

@@ -59,11 +59,15 @@ struct Task {
   int64_t Bytes = 0;
   /// Positive: allocated when the task starts; negative: freed when it ends.
   int64_t MemoryDelta = 0;
-  /// K-FAC tasks: step of the refresh cycle (0..k-1), model layer, piece of a
-  /// split inversion. Pipeline tasks: 0, -1, 0.
+  /// K-FAC tasks: step of the refresh cycle (0..k-1), model layer (the first
+  /// of LayerCount consecutive blocks a grouped curvature task covers), piece
+  /// of a split task. Pipeline tasks: 0, -1, 0, 1. Piece and LayerCount are
+  /// 16-bit (plans hold at most 64 pieces and 32767 blocks per task; loading
+  /// checks it) so that a Task stays 64 bytes.
   int32_t CycleStep = 0;
   int32_t Layer = -1;
-  int32_t Piece = 0;
+  int16_t Piece = 0;
+  int16_t LayerCount = 1;
   /// Curvature tasks: steps between the data's step and CycleStep (0 or 1).
   int32_t DataLag = 0;
 };

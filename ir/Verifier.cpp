@@ -15,8 +15,9 @@
 //   S3. Every task has a known kind, a device in range, a stage of -1 or in
 //       range (F and B: in range) and then runs on that stage's device, a
 //       peer of -1 or another task, a finite duration >= 0, a cycle step and
-//       data lag >= 0 (both 0 unless a K-FAC cycle task), and the stream of
-//       its kind (defaultStream).
+//       data lag >= 0 (both 0 unless a K-FAC cycle task), a piece >= 0, a
+//       layer count >= 1 (> 1 only for curvature), the blocks of a cycle
+//       task within its stage's, and the stream of its kind (defaultStream).
 //   S4. Every task is in exactly one stream: its own device's, of its kind.
 //   S5. Every dependency edge joins two different tasks in range.
 // send/recv (VerifyGraph.cpp)
@@ -118,7 +119,8 @@ std::string Checker::describe(TaskId T) const {
   if (Tk.Stage >= 0)
     S += fmt::format(" stage {}", Tk.Stage);
   if (Tk.Layer >= 0)
-    S += fmt::format(" layer {}", Tk.Layer);
+    S += Tk.LayerCount > 1 ? fmt::format(" layers {}-{}", Tk.Layer, Tk.Layer + Tk.LayerCount - 1)
+                           : fmt::format(" layer {}", Tk.Layer);
   if (Tk.Microbatch >= 0)
     S += fmt::format(" micro-batch {}", Tk.Microbatch);
   if (Tk.Piece > 0)
@@ -227,6 +229,19 @@ llvm::Error Checker::checkStructure() {
       return Fail(fmt::format("{} has cycle step {} and data lag {}; {}", describe(T), Tk.CycleStep,
                               Tk.DataLag,
                               Kind.Cycle ? "they must be >= 0" : "per-step tasks have 0 and 0"));
+    if (Tk.Piece < 0 || Tk.LayerCount < 1 ||
+        (Tk.LayerCount > 1 && Tk.Kind != proto::CURVATURE_A && Tk.Kind != proto::CURVATURE_B))
+      return Fail(fmt::format("{} has piece {} and layer count {}; pieces are >= 0 and only "
+                              "curvature tasks cover more than one block",
+                              describe(T), Tk.Piece, Tk.LayerCount));
+    if (Kind.Cycle && Tk.Layer >= 0 && Tk.Stage >= 0) {
+      const Stage &St = P.Stages[Tk.Stage];
+      const int32_t First = std::max(1, St.LayerBegin);
+      const int32_t Last = std::min(P.Model.num_layers(), St.LayerEnd - 1);
+      if (Tk.Layer < First || Tk.Layer + Tk.LayerCount - 1 > Last)
+        return Fail(fmt::format("{} works on blocks outside its stage's blocks {}-{}", describe(T),
+                                First, Last));
+    }
     if (Tk.Stream != Kind.Stream)
       return Fail(fmt::format("{} is on the {} stream; a {} runs on the {} stream", describe(T),
                               streamName(Tk.Stream), taskKindName(Tk.Kind),

@@ -278,12 +278,14 @@ void BubbleFillPass::writeReport(Program &P, const CycleProblem &Problem, double
     double From = P.Time.End[B] + (Tk.CycleStep - Tk.DataLag) * StepUsed;
     if (P.Time.End[T] <= From)
       continue; // ran before its backward freed the activations: nothing extra kept
-    // A piece keeps only its share of the rows (a piece lasts 1/pieces of the whole).
+    // A piece keeps only its share of the rows (a piece lasts 1/pieces of the
+    // whole), a task over several blocks the data of each.
     const bool IsA = Tk.Kind == proto::CURVATURE_A;
-    const double Whole = IsA ? Cost.CurvatureAMs : Cost.CurvatureBMs;
+    const double Whole = (IsA ? Cost.CurvatureAMs : Cost.CurvatureBMs) * Tk.LayerCount;
     const double Pieces = Tk.DurationMs > 0 ? std::max(1.0, std::round(Whole / Tk.DurationMs)) : 1;
-    int64_t Bytes = static_cast<int64_t>(
-        static_cast<double>(IsA ? Cost.SavedInputBytes : Cost.SavedGradBytes) / Pieces);
+    int64_t Bytes =
+        static_cast<int64_t>(static_cast<double>(IsA ? Cost.SavedInputBytes : Cost.SavedGradBytes) *
+                             Tk.LayerCount / Pieces);
     auto Keep = [&](double A, double Z) {
       Events[Tk.Device].emplace_back(A, Bytes);
       Events[Tk.Device].emplace_back(Z, -Bytes);

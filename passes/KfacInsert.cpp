@@ -4,8 +4,13 @@
 // refresh cycle as cycle tasks (placed later by bubble-fill):
 //   curvature-A(block, m) after F(stage, m)   -- that step's activations
 //   curvature-B(block, m) after B(stage, m)   -- that step's output gradients
-//     (both in up to 4 independent pieces over token rows when long and
-//     few: at most 1024 per device)
+//     Granularity follows a budget of about 1024 curvature tasks per device:
+//     with fewer, a long one is split into up to 4 independent pieces over
+//     token rows (while the device's pieces stay within the budget) so that
+//     it fits small gaps; with more, consecutive blocks of a stage share one
+//     task (layer_count > 1), since each is short next to the step and
+//     per-block tasks would only multiply the plan (--kfac-curvature-blocks
+//     sets the group size instead)
 //   factor all-reduce(block) after all its curvature, when the stage has
 //     replicas (data parallelism, Chimera's second pipeline)
 //   inversion A / B (block) after the factor is complete; an inversion
@@ -24,6 +29,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace pfc {
 namespace {
@@ -31,9 +37,28 @@ namespace {
 /// Bounds on splitting: curvature tasks are numerous (blocks x micro-batches),
 /// inversions few.
 constexpr int32_t MaxCurvaturePieces = 4;
-/// Curvature is split only while a device has at most this many curvature tasks.
-constexpr int64_t MaxSplitCurvature = 1024;
+/// Curvature tasks per device that splitting may reach and grouping aims at.
+constexpr int64_t CurvatureBudget = 1024;
 constexpr int32_t MaxInversionPieces = 64;
+
+/// Consecutive blocks [First, First + Count) that share curvature tasks.
+struct BlockGroup {
+  int32_t First = 0;
+  int32_t Count = 0;
+};
+
+/// Blocks [First, Last] in ceil(n / Size) groups of near-equal size.
+std::vector<BlockGroup> groupBlocks(int32_t First, int32_t Last, int32_t Size) {
+  const int32_t N = Last - First + 1;
+  const int32_t Groups = (N + Size - 1) / Size;
+  std::vector<BlockGroup> Out;
+  for (int32_t G = 0; G < Groups; ++G) {
+    const int32_t Begin = First + static_cast<int32_t>(static_cast<int64_t>(G) * N / Groups);
+    const int32_t End = First + static_cast<int32_t>(static_cast<int64_t>(G + 1) * N / Groups);
+    Out.push_back({Begin, End - Begin});
+  }
+  return Out;
+}
 
 class KfacInsertPass : public Pass {
 public:
@@ -77,56 +102,77 @@ public:
         OptStep[Tk.Stage] = T;
     }
 
-    // Splitting curvature helps pack small gaps when a device has few such
-    // tasks; with many, each is short next to the step and splitting would
-    // only multiply the tasks.
-    int64_t CurvaturePerDevice = 0;
-    for (const Stage &St : P.Stages)
-      if (St.Device == 0)
-        CurvaturePerDevice += 2 * static_cast<int64_t>(N) *
-                              std::max(0, std::min(Blocks, St.LayerEnd - 1) -
-                                              std::max(1, St.LayerBegin) + 1);
-    const double CurvatureMaxPiece = CurvaturePerDevice <= MaxSplitCurvature ? MaxPiece : -1;
-    reserveFor(P, Fwd, OptStep, Blocks,
-               piecesFor(Cost.CurvatureAMs, CurvatureMaxPiece, MaxCurvaturePieces) +
-                   piecesFor(Cost.CurvatureBMs, CurvatureMaxPiece, MaxCurvaturePieces),
-               piecesFor(Cost.InvertAMs, MaxPiece, MaxInversionPieces) +
-                   piecesFor(Cost.InvertBMs, MaxPiece, MaxInversionPieces));
+    // Curvature granularity: the per-block count of the busiest device
+    // against the budget decides between splitting and grouping.
+    std::vector<int64_t> PerBlockCount(P.numDevices(), 0);
+    std::vector<int32_t> StageMbs(P.numStages(), 0);
+    for (int32_t S = 0; S < P.numStages(); ++S) {
+      for (int32_t Mb = 0; Mb < N; ++Mb)
+        StageMbs[S] += Fwd[static_cast<size_t>(S) * N + Mb] != NoTask;
+      PerBlockCount[P.Stages[S].Device] +=
+          2 * static_cast<int64_t>(StageMbs[S]) * blocksOf(P.Stages[S], Blocks).second;
+    }
+    const int64_t Busiest =
+        std::max<int64_t>(1, *std::max_element(PerBlockCount.begin(), PerBlockCount.end()));
+    int64_t GroupSize = P.Options.kfac().curvature_blocks();
+    if (GroupSize < 0)
+      return userError("pfc: error: kfac-insert: options.kfac.curvature_blocks is {}; it must be "
+                       "0 (automatic) or at least 1",
+                       GroupSize);
+    if (GroupSize == 0) // PipeFisher's baseline keeps one block per task
+      GroupSize = P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER
+                      ? 1
+                      : (Busiest + CurvatureBudget - 1) / CurvatureBudget;
+    GroupSize = std::min<int64_t>(GroupSize, std::numeric_limits<int16_t>::max());
+    const int32_t PieceLimit =
+        static_cast<int32_t>(std::clamp<int64_t>(CurvatureBudget / Busiest, 1, MaxCurvaturePieces));
+    const double CurvatureMaxPiece = GroupSize == 1 && PieceLimit > 1 ? MaxPiece : -1;
+    std::vector<std::vector<BlockGroup>> Groups(P.numStages());
+    for (int32_t S = 0; S < P.numStages(); ++S)
+      if (auto [First, Count] = blocksOf(P.Stages[S], Blocks); Count > 0)
+        Groups[S] = groupBlocks(First, First + Count - 1, static_cast<int32_t>(GroupSize));
+    const int32_t InvPieces = piecesFor(Cost.InvertAMs, MaxPiece, MaxInversionPieces) +
+                              piecesFor(Cost.InvertBMs, MaxPiece, MaxInversionPieces);
+    const int32_t CurvPieces = piecesFor(Cost.CurvatureAMs, CurvatureMaxPiece, PieceLimit) +
+                               piecesFor(Cost.CurvatureBMs, CurvatureMaxPiece, PieceLimit);
+    reserveFor(P, Groups, StageMbs, OptStep, CurvPieces, InvPieces);
+
     std::vector<TaskId> Redirect(P.numTasks(), NoTask); // optimizer step -> its precondition
     for (int32_t S = 0; S < P.numStages(); ++S) {
       const Stage St = P.Stages[S];
-      const int32_t First = std::max(1, St.LayerBegin), Last = std::min(Blocks, St.LayerEnd - 1);
-      if (First > Last)
+      if (Groups[S].empty())
         continue; // embedding or head only: no block to precondition
       const ReplicaGroup Group = replicaGroup(P, St.Device);
-      for (int32_t Layer = First; Layer <= Last; ++Layer) {
+      for (const BlockGroup &G : Groups[S]) {
         std::vector<TaskId> CurvA, CurvB;
         for (int32_t Mb = 0; Mb < N; ++Mb) {
           size_t Slot = static_cast<size_t>(S) * N + Mb;
           if (Fwd[Slot] == NoTask)
             continue; // the other Chimera pipeline runs this micro-batch
-          addCurvature(P, proto::CURVATURE_A, St, S, Mb, Layer, Cost.CurvatureAMs,
-                       CurvatureMaxPiece, Fwd[Slot], CurvA);
-          addCurvature(P, proto::CURVATURE_B, St, S, Mb, Layer, Cost.CurvatureBMs,
-                       CurvatureMaxPiece, Bwd[Slot], CurvB);
+          addCurvature(P, proto::CURVATURE_A, St, S, Mb, G, Cost.CurvatureAMs * G.Count,
+                       CurvatureMaxPiece, PieceLimit, Fwd[Slot], CurvA);
+          addCurvature(P, proto::CURVATURE_B, St, S, Mb, G, Cost.CurvatureBMs * G.Count,
+                       CurvatureMaxPiece, PieceLimit, Bwd[Slot], CurvB);
         }
-        TaskId Sync = NoTask;
-        if (Group.Ranks > 1) {
-          Task AR = cycleTask(proto::FACTOR_ALL_REDUCE, St, S, -1, Layer);
-          AR.Bytes = Cost.FactorBytes;
-          AR.DurationMs = Costs.allReduceMs(Cost.FactorBytes, Group.Ranks, Group.CrossNode);
-          Sync = P.addTask(AR);
-          for (TaskId C : CurvA)
-            P.addEdge(C, Sync);
-          for (TaskId C : CurvB)
-            P.addEdge(C, Sync);
+        for (int32_t Layer = G.First; Layer < G.First + G.Count; ++Layer) {
+          TaskId Sync = NoTask;
+          if (Group.Ranks > 1) {
+            Task AR = cycleTask(proto::FACTOR_ALL_REDUCE, St, S, -1, Layer);
+            AR.Bytes = Cost.FactorBytes;
+            AR.DurationMs = Costs.allReduceMs(Cost.FactorBytes, Group.Ranks, Group.CrossNode);
+            Sync = P.addTask(AR);
+            for (TaskId C : CurvA)
+              P.addEdge(C, Sync);
+            for (TaskId C : CurvB)
+              P.addEdge(C, Sync);
+          }
+          addInversion(P, proto::INVERT_A, St, S, Layer, Cost.InvertAMs, MaxPiece, Sync, CurvA);
+          addInversion(P, proto::INVERT_B, St, S, Layer, Cost.InvertBMs, MaxPiece, Sync, CurvB);
         }
-        addInversion(P, proto::INVERT_A, St, S, Layer, Cost.InvertAMs, MaxPiece, Sync, CurvA);
-        addInversion(P, proto::INVERT_B, St, S, Layer, Cost.InvertBMs, MaxPiece, Sync, CurvB);
       }
       if (OptStep[S] != NoTask)
         Redirect[OptStep[S]] =
-            addPrecondition(P, S, OptStep[S], Cost.PreconditionMs * (Last - First + 1));
+            addPrecondition(P, S, OptStep[S], Cost.PreconditionMs * blocksOf(St, Blocks).second);
     }
     // Whatever the optimizer step waited for, its preconditioning waits for now.
     const size_t Old = P.Edges.size();
@@ -154,28 +200,33 @@ private:
     return T;
   }
 
+  /// The blocks of stage \p St: first, count (0: embedding or head only).
+  static std::pair<int32_t, int32_t> blocksOf(const Stage &St, int32_t Blocks) {
+    const int32_t First = std::max(1, St.LayerBegin), Last = std::min(Blocks, St.LayerEnd - 1);
+    return {First, std::max(0, Last - First + 1)};
+  }
+
   /// Sizes the task, edge and stream vectors once for what run() adds (it
   /// doubles the tasks of a plan, which would otherwise be copied as the
-  /// vectors grow): per block of a stage, \p CurvPieces curvature tasks per
-  /// micro-batch, each with an edge in and one out, the factor all-reduce
-  /// and \p InvPieces inversion pieces; a preconditioning task per stage.
-  static void reserveFor(Program &P, const std::vector<TaskId> &Fwd,
-                         const std::vector<TaskId> &OptStep, int32_t Blocks,
+  /// vectors grow): per block group of a stage and micro-batch, \p CurvPieces
+  /// curvature tasks, each with an edge in and one out per block of the
+  /// group; per block, the factor all-reduce and \p InvPieces inversion
+  /// pieces; a preconditioning task per stage.
+  static void reserveFor(Program &P, const std::vector<std::vector<BlockGroup>> &Groups,
+                         const std::vector<int32_t> &StageMbs, const std::vector<TaskId> &OptStep,
                          int32_t CurvPieces, int32_t InvPieces) {
-    const int32_t N = P.Options.microbatches();
     int64_t Tasks = 0, Edges = 0;
     std::vector<int64_t> PerDevice(P.numDevices(), 0);
     for (int32_t S = 0; S < P.numStages(); ++S) {
-      const Stage &St = P.Stages[S];
-      const int64_t Layers =
-          std::max(0, std::min(Blocks, St.LayerEnd - 1) - std::max(1, St.LayerBegin) + 1);
-      int64_t Mbs = 0;
-      for (int32_t Mb = 0; Mb < N; ++Mb)
-        Mbs += Fwd[static_cast<size_t>(S) * N + Mb] != NoTask;
-      const int64_t Stage = Layers * (Mbs * CurvPieces + 1 + InvPieces);
-      Tasks += Stage + 1;
-      Edges += Layers * (2 * Mbs * CurvPieces + 2 + InvPieces) + 2 * (OptStep[S] != NoTask);
-      PerDevice[St.Device] += Stage + 1;
+      int64_t Stage = 1;
+      for (const BlockGroup &G : Groups[S]) {
+        const int64_t Curv = static_cast<int64_t>(StageMbs[S]) * CurvPieces;
+        Stage += Curv + G.Count * (1 + InvPieces);
+        Edges += Curv * (1 + G.Count) + G.Count * (2 + InvPieces);
+      }
+      Edges += 2 * (OptStep[S] != NoTask);
+      Tasks += Stage;
+      PerDevice[P.Stages[S].Device] += Stage;
     }
     P.Tasks.reserve(P.Tasks.size() + Tasks);
     P.Edges.reserve(P.Edges.size() + Edges);
@@ -185,17 +236,18 @@ private:
     }
   }
 
-  /// Curvature of one micro-batch, in independent pieces over its token
-  /// rows (each adds its rows' a^T a or g^T g to the factor) when longer than
-  /// the piece limit; at most MaxCurvaturePieces, since there are many.
+  /// Curvature of one micro-batch for the blocks of \p G, in independent
+  /// pieces over its token rows (each adds its rows' a^T a or g^T g to the
+  /// factors) when longer than the piece limit; at most \p Limit pieces.
   static void addCurvature(Program &P, TaskKind Kind, const Stage &St, int32_t S, int32_t Mb,
-                           int32_t Layer, double Ms, double MaxPiece, TaskId After,
+                           BlockGroup G, double Ms, double MaxPiece, int32_t Limit, TaskId After,
                            std::vector<TaskId> &Out) {
-    int32_t Pieces = piecesFor(Ms, MaxPiece, MaxCurvaturePieces);
+    int32_t Pieces = piecesFor(Ms, MaxPiece, Limit);
     for (int32_t I = 0; I < Pieces; ++I) {
-      Task T = cycleTask(Kind, St, S, Mb, Layer);
+      Task T = cycleTask(Kind, St, S, Mb, G.First);
+      T.LayerCount = static_cast<int16_t>(G.Count);
       T.DurationMs = Ms / Pieces;
-      T.Piece = I;
+      T.Piece = static_cast<int16_t>(I);
       TaskId Id = P.addTask(T);
       P.addEdge(After, Id);
       Out.push_back(Id);
@@ -216,7 +268,7 @@ private:
     for (int32_t I = 0; I < Pieces; ++I) {
       Task T = cycleTask(Kind, St, S, -1, Layer);
       T.DurationMs = Ms / Pieces;
-      T.Piece = I;
+      T.Piece = static_cast<int16_t>(I);
       TaskId Id = P.addTask(T);
       if (Prev != NoTask)
         P.addEdge(Prev, Id);

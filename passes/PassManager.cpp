@@ -34,22 +34,33 @@ llvm::Error PassManager::addPipeline(llvm::StringRef Pipeline) {
 llvm::Error PassManager::run(Program &P) {
   using Clock = std::chrono::steady_clock;
   std::vector<std::pair<std::string, double>> Times;
-  for (auto &Pass : Passes) {
+  auto InvalidAfter = [](llvm::StringRef Name, llvm::Error E) {
+    return llvm::joinErrors(userError("pfc: error: plan invalid after pass '{}':", Name.str()),
+                            std::move(E));
+  };
+  for (size_t I = 0; I < Passes.size(); ++I) {
+    Pass &Current = *Passes[I];
     auto T0 = Clock::now();
-    llvm::Expected<bool> Changed = Pass->run(P);
-    if (!Changed)
+    llvm::Expected<bool> Changed = Current.run(P);
+    if (!Changed) {
+      // A verify pass right after another pass stood in for its check.
+      if (Opts.VerifyEach && I > 0 && Current.name() == "verify" &&
+          Passes[I - 1]->name() != "verify")
+        return InvalidAfter(Passes[I - 1]->name(), Changed.takeError());
       return Changed.takeError();
-    Times.emplace_back(Pass->name().str(),
-                       std::chrono::duration<double>(Clock::now() - T0).count());
-    if (Opts.VerifyEach && Pass->name() != "verify") {
-      if (llvm::Error E = verifyProgram(P))
-        return llvm::joinErrors(
-            userError("pfc: error: plan invalid after pass '{}':", Pass->name().str()),
-            std::move(E));
     }
-    bool Print = Opts.PrintAfterAll || llvm::is_contained(Opts.PrintAfter, Pass->name().str());
+    Times.emplace_back(Current.name().str(),
+                       std::chrono::duration<double>(Clock::now() - T0).count());
+    // The verifier after every pass, except after a verify pass and before
+    // one (which checks the same program).
+    const bool VerifyNext = I + 1 < Passes.size() && Passes[I + 1]->name() == "verify";
+    if (Opts.VerifyEach && Current.name() != "verify" && !VerifyNext) {
+      if (llvm::Error E = verifyProgram(P))
+        return InvalidAfter(Current.name(), std::move(E));
+    }
+    bool Print = Opts.PrintAfterAll || llvm::is_contained(Opts.PrintAfter, Current.name().str());
     if (Print && Opts.PrintIR) {
-      *Opts.Out << "# ----- IR after " << Pass->name() << " -----\n";
+      *Opts.Out << "# ----- IR after " << Current.name() << " -----\n";
       Opts.PrintIR(P, *Opts.Out);
     }
   }

@@ -2,7 +2,8 @@
 //
 // Parses a pipeline string ("partition,schedule-1f1b,simulate"), runs it, and
 // owns everything around the passes: the verifier after every pass (on by
-// default), IR printing after passes, and pass timing.
+// default; a pass followed by the verify pass leaves the check to it, and
+// its failure names that pass), IR printing after passes, and pass timing.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_PASSES_PASSMANAGER_H

@@ -93,6 +93,8 @@ void printTask(const Program &P, const Occurrence &O, Events &E) {
         J.attribute("memory_delta_bytes", T.MemoryDelta);
       if (T.Layer >= 0)
         J.attribute("layer", T.Layer);
+      if (T.LayerCount > 1)
+        J.attribute("layer_count", T.LayerCount);
       if (T.Piece > 0)
         J.attribute("piece", T.Piece);
       if (T.Peer != NoTask)

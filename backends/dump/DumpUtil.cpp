@@ -66,7 +66,8 @@ std::string taskLabel(const Program &P, TaskId Id) {
   if (T.Microbatch >= 0)
     S += fmt::format(" m{}", T.Microbatch);
   if (T.Layer >= 0)
-    S += fmt::format(" L{}", T.Layer);
+    S += T.LayerCount > 1 ? fmt::format(" L{}-{}", T.Layer, T.Layer + T.LayerCount - 1)
+                          : fmt::format(" L{}", T.Layer);
   if (T.Piece > 0)
     S += fmt::format(" p{}", T.Piece);
   return S;

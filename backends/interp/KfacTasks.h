@@ -10,12 +10,13 @@
 // the tensors of the previous step: at the end of each step the layers'
 // saved inputs and output gradients move into a "previous step" store that
 // lives one step (step 0 has none: such tasks are no-ops). A curvature piece
-// adds its share of the token rows. INVERT_A (resp. B) does its work on its
-// last piece (earlier pieces are no-ops): it folds the factor's sums into the
-// running average; the later of the pair computes both π-damped inverses,
-// kept pending until the next cycle starts (inverses of the previous refresh
-// precondition the steps of a cycle). FACTOR_ALL_REDUCE sums the replicas'
-// raw sums and row counts (Chimera's two pipelines).
+// adds its share of the token rows, for each block it covers (layer_count).
+// INVERT_A (resp. B) does its work on its last piece (earlier pieces are
+// no-ops): it folds the factor's sums into the running average; the later of
+// the pair computes both π-damped inverses, kept pending until the next cycle
+// starts (inverses of the previous refresh precondition the steps of a
+// cycle). FACTOR_ALL_REDUCE sums the replicas' raw sums and row counts
+// (Chimera's two pipelines).
 //
 // Warm-up (optional, DESIGN.md): for the first W steps the cycle tasks are
 // skipped and each stage's PRECONDITION refreshes every step from all its
@@ -104,7 +105,7 @@ public:
       return;
     const bool IsA = Tk.Kind == proto::CURVATURE_A;
     const int32_t N = Pieces.at({static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, Tk.Microbatch});
-    for (size_t I : layersOf(Tk.Stage, Tk.Layer)) {
+    for (size_t I : layersOf(Tk.Stage, Tk.Layer, Tk.LayerCount)) {
       LayerState &S = States[static_cast<size_t>(Tk.Stage)][I];
       LinearT &L = *Opt->layer(I);
       const StoreT &Store = Tk.DataLag > 0 ? (IsA ? S.PrevInputs : S.PrevGrads)
@@ -215,14 +216,15 @@ public:
   }
 
 private:
-  /// K-FAC layer indices of block \p Layer in stage \p Stage's optimizer.
-  std::vector<size_t> layersOf(int32_t Stage, int32_t Layer) const {
+  /// K-FAC layer indices of blocks [\p Layer, \p Layer + \p Count) in stage
+  /// \p Stage's optimizer.
+  std::vector<size_t> layersOf(int32_t Stage, int32_t Layer, int32_t Count = 1) const {
     std::vector<size_t> Out;
     OptT *Opt = Opts[static_cast<size_t>(Stage)];
     if (!Opt)
       return Out;
     ModelT &M = *Replicas[static_cast<size_t>(P.Stages[Stage].Pipeline)];
-    for (LinearT *L : M.linears(Layer, Layer + 1))
+    for (LinearT *L : M.linears(Layer, Layer + Count))
       if (int64_t I = Opt->indexOf(L); I >= 0)
         Out.push_back(static_cast<size_t>(I));
     return Out;

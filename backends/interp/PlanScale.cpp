@@ -37,8 +37,13 @@ llvm::Error scaleStages(Program &P, int32_t BlocksPerStage) {
       continue;
     const Stage &St = P.Stages[Tk.Stage];
     const auto &New = Ranges[{St.LayerBegin, St.LayerEnd}];
+    // The first BlocksPerStage blocks of the stage remain; a task over
+    // several blocks keeps those of its blocks among them.
     const int32_t Index = Tk.Layer - std::max(St.LayerBegin, 1);
     Tk.Layer = Index < BlocksPerStage ? std::max(New.first, 1) + Index : -1;
+    if (Tk.Layer >= 0)
+      Tk.LayerCount =
+          static_cast<int16_t>(std::min<int32_t>(Tk.LayerCount, BlocksPerStage - Index));
   }
   for (Stage &St : P.Stages)
     std::tie(St.LayerBegin, St.LayerEnd) = Ranges[{St.LayerBegin, St.LayerEnd}];

@@ -170,8 +170,11 @@ BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<doubl
       break;
     // K-FAC work runs once per refresh cycle: a task's mean is its cost.
     case proto::CURVATURE_A: case proto::CURVATURE_B:
-      if (Tk.Layer >= 0)
-        Kron += Ms[I], KronUnits.insert({Tk.Stage, Tk.Layer, Tk.Microbatch});
+      if (Tk.Layer >= 0) {
+        Kron += Ms[I];
+        for (int32_t L = Tk.Layer; L < Tk.Layer + Tk.LayerCount; ++L)
+          KronUnits.insert({Tk.Stage, L, Tk.Microbatch});
+      }
       break;
     case proto::INVERT_A: case proto::INVERT_B:
       if (Tk.Layer >= 0)

@@ -303,3 +303,95 @@ TEST_CASE("bubble-fill: Chimera's two factor all-reduces of a block are one coll
           std::string::npos);
   }
 }
+
+namespace {
+
+/// 1F1B over \p S devices with \p Blocks blocks per stage and \p N
+/// micro-batches; 1 ms of curvature per block and side, K-FAC inserted and
+/// placed (kfac-insert's granularity rules decide pieces and groups).
+Program blocksProgram(int32_t S, int32_t N, int32_t Blocks, int32_t CurvatureBlocks = 0) {
+  Program P = uniformProgram(proto::ONE_F_ONE_B, S, N);
+  P.Model.set_num_layers(S * Blocks);
+  for (Stage &St : P.Stages) {
+    St.LayerBegin = St.Position * Blocks + 1;
+    St.LayerEnd = St.LayerBegin + Blocks;
+  }
+  P.Stages.front().LayerBegin = 0;
+  P.Stages.back().LayerEnd = S * Blocks + 2;
+  P.Options.set_optimizer(proto::KFAC);
+  P.Options.mutable_kfac()->set_curvature_blocks(CurvatureBlocks);
+  P.Options.mutable_profile()->set_kron_ms(2);
+  P.Options.mutable_profile()->set_inv_ms(2);
+  runPasses(P, "schedule-1f1b,insert-comm,dp-sync,kfac-insert,bubble-fill,memory,verify");
+  return P;
+}
+
+/// Per device: curvature tasks, and how many of them cover each block count.
+struct CurvatureCount {
+  int64_t Tasks = 0;
+  std::map<int32_t, int64_t> ByBlocks;
+  int32_t MaxPieces = 0;
+};
+CurvatureCount curvatureOn(const Program &P, int32_t Device) {
+  CurvatureCount C;
+  for (const Task &Tk : P.Tasks)
+    if ((Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B) && Tk.Device == Device) {
+      ++C.Tasks, ++C.ByBlocks[Tk.LayerCount];
+      C.MaxPieces = std::max(C.MaxPieces, Tk.Piece + 1);
+      CHECK(Tk.DurationMs > 0);
+    }
+  return C;
+}
+
+} // namespace
+
+TEST_CASE("kfac-insert: curvature pieces stay within 1024 per device") {
+  // 1 ms curvature, pieces of at most F / 4 = 0.25 ms: 4 pieces while a device
+  // has at most 256 per-block curvature tasks, then 1024 / count.
+  for (auto [N, Pieces] : {std::pair{32, 4}, {128, 4}, {256, 2}, {512, 1}}) {
+    CAPTURE(N);
+    Program P = blocksProgram(2, N, 1);
+    CurvatureCount C = curvatureOn(P, 0);
+    CHECK(C.MaxPieces == Pieces);
+    CHECK(C.Tasks == 2 * N * Pieces);
+    CHECK(C.ByBlocks.size() == 1);
+  }
+}
+
+TEST_CASE("kfac-insert: many curvature tasks are grouped over consecutive blocks") {
+  // 3 blocks per stage, 256 micro-batches: 1536 per-block tasks per device,
+  // so groups of ceil(1536 / 1024) = 2 blocks: {1}, {2, 3} on stage 0.
+  Program P = blocksProgram(2, 256, 3);
+  CurvatureCount C = curvatureOn(P, 0);
+  CHECK(C.Tasks == 2 * 256 * 2);
+  CHECK(C.ByBlocks == std::map<int32_t, int64_t>{{1, 512}, {2, 512}});
+  CHECK(C.MaxPieces == 1);
+  auto Preds = P.predecessors();
+  for (TaskId T = 0; T < P.numTasks(); ++T) {
+    const Task &Tk = P.Tasks[T];
+    if (Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B)
+      CHECK(Tk.DurationMs == doctest::Approx(1.0 * Tk.LayerCount));
+    // Each block's first inversion piece waits for the curvature of its side
+    // covering that block, for every micro-batch.
+    if ((Tk.Kind == proto::INVERT_A || Tk.Kind == proto::INVERT_B) && Tk.Piece == 0) {
+      const TaskKind Side = Tk.Kind == proto::INVERT_A ? proto::CURVATURE_A : proto::CURVATURE_B;
+      std::vector<int32_t> Mbs;
+      for (TaskId D : Preds.of(T)) {
+        const Task &Dep = P.Tasks[D];
+        REQUIRE(Dep.Kind == Side);
+        CHECK(Dep.Layer <= Tk.Layer);
+        CHECK(Tk.Layer < Dep.Layer + Dep.LayerCount);
+        Mbs.push_back(Dep.Microbatch);
+      }
+      std::sort(Mbs.begin(), Mbs.end());
+      CHECK(Mbs.size() == 256);
+      CHECK(std::adjacent_find(Mbs.begin(), Mbs.end()) == Mbs.end());
+    }
+  }
+  CHECK(checkCycle(P) == "");
+
+  // Set by hand: one task for the stage's three blocks.
+  Program Whole = blocksProgram(2, 8, 3, /*CurvatureBlocks=*/3);
+  CHECK(curvatureOn(Whole, 1).ByBlocks == std::map<int32_t, int64_t>{{3, 16}});
+  CHECK(checkCycle(Whole) == "");
+}

@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 using namespace pfc;
 using namespace pfc::test;
@@ -355,6 +357,11 @@ struct CycleProgram {
     P.Time.CycleSteps = 2;
     P.Kfac.set_present(true);
     P.Kfac.set_refresh_steps(2);
+    // Two blocks: stage 0 holds the embedding and block 1, stage 1 block 2
+    // and the head (the uniform program gives each stage one layer index).
+    P.Model.set_num_layers(2);
+    std::tie(P.Stages[0].LayerBegin, P.Stages[0].LayerEnd) = std::pair(0, 2);
+    std::tie(P.Stages[1].LayerBegin, P.Stages[1].LayerEnd) = std::pair(2, 4);
     Curv = add(proto::CURVATURE_A, 0, 0, 1, 11, 1, {0});
     Inv = add(proto::INVERT_A, 0, -1, 1, 12, 1.5, {Curv});
     Across = add(proto::INVERT_B, 1, -1, 0, 7.5, 2.5, {});
@@ -391,6 +398,41 @@ struct CycleProgram {
   }
 };
 } // namespace
+
+TEST_CASE("verify: K-FAC tasks name blocks of their stage") {
+  {
+    CycleProgram C; // stage 0 has block 1 only
+    C.P.Tasks[C.Curv].LayerCount = 2;
+    CHECK(verify(C.P) == error("structure", fmt::format("task {} (curv-A stage 0 layers 1-2 "
+                                                        "micro-batch 0 cycle step 1 on device "
+                                                        "0) works on blocks outside its "
+                                                        "stage's blocks 1-1",
+                                                        C.Curv)));
+  }
+  {
+    CycleProgram C;
+    C.P.Tasks[C.Across].Layer = 1; // stage 1 has block 2 only
+    CHECK(verify(C.P) == error("structure", fmt::format("task {} (inv-B stage 1 layer 1 cycle "
+                                                        "step 0 on device 1) works on blocks "
+                                                        "outside its stage's blocks 2-2",
+                                                        C.Across)));
+  }
+  {
+    CycleProgram C; // an inversion is per block
+    C.P.Model.set_num_layers(3);
+    C.P.Stages[0].LayerEnd = 3;
+    C.P.Tasks[C.Inv].LayerCount = 2;
+    CHECK(verify(C.P) ==
+          error("structure", fmt::format("task {} (inv-A stage 0 layers 1-2 cycle step 1 on "
+                                         "device 0) has piece 0 and layer count 2; pieces are "
+                                         ">= 0 and only curvature tasks cover more than one "
+                                         "block",
+                                         C.Inv)));
+    C.P.Tasks[C.Inv].LayerCount = 1;
+    C.P.Tasks[C.Curv].LayerCount = 2; // blocks 1-2 are stage 0's now
+    CHECK(verify(C.P) == "");
+  }
+}
 
 TEST_CASE("verify: K-FAC cycle tasks in a k-step timeline") {
   CHECK(verify(CycleProgram().P) == "");

@@ -18,6 +18,8 @@
 #include "backends/interp/Executor.h"
 
 #include "backends/interp/DataParallel.h"
+#include "backends/interp/PlanScale.h"
+#include "ir/Verifier.h"
 
 #include <doctest/doctest.h>
 
@@ -150,6 +152,39 @@ TEST_CASE("K-FAC through a 1F1B plan: one-batch factors and KfacOptimizer's upda
   CHECK(R.Compared == 4 * 6);
   CHECK(R.DirectClip == 1.0);
   CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("K-FAC with curvature tasks over two blocks: the same factors and update") {
+  const Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 4, 1,
+                                          /*Kfac=*/true, 1, /*CurvatureBlocks=*/2);
+  int32_t Grouped = 0, Curvature = 0;
+  for (const Task &Tk : P.Tasks)
+    if (Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B)
+      ++Curvature, Grouped += Tk.LayerCount == 2;
+  // 2 stages of 2 blocks, 4 micro-batches, A and B: one task per stage and
+  // micro-batch for both blocks.
+  CHECK(Curvature == 2 * 4 * 2);
+  CHECK(Grouped == Curvature);
+  const KfacRun R = runAgainstDirect(P, 1e9, /*AcrossStages=*/true);
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.Compared == 4 * 6);
+  CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("scaling a plan keeps the blocks of grouped curvature tasks that remain") {
+  Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 4, 1,
+                                    /*Kfac=*/true, 1, /*CurvatureBlocks=*/2);
+  REQUIRE(!scaleStages(P, 1));
+  CHECK(P.Model.num_layers() == 2);
+  int32_t Curvature = 0;
+  for (const Task &Tk : P.Tasks)
+    if (Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B) {
+      ++Curvature;
+      CHECK(Tk.LayerCount == 1);
+      CHECK(Tk.Layer == Tk.Stage + 1); // the one block left in each stage
+    }
+  CHECK(Curvature == 2 * 4 * 2);
+  CHECK(llvm::toString(verifyProgram(P)) == "");
 }
 
 TEST_CASE("K-FAC KL clip: one nu over all stages gives the single-device update") {

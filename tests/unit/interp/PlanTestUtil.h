@@ -30,7 +30,8 @@ inline ModelConfig tinyConfig(uint64_t Seed = 17) {
 /// pipeline for the options. \p Kfac: K-FAC (6 linear layers per block).
 inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
                                const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
-                               bool Kfac = false, int32_t DataParallel = 1) {
+                               bool Kfac = false, int32_t DataParallel = 1,
+                               int32_t CurvatureBlocks = 0) {
   Program P;
   P.Model.set_name("tiny");
   P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
@@ -48,6 +49,7 @@ inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
   P.Options.set_virtual_stages(V), P.Options.set_data_parallel(DataParallel);
   if (Kfac)
     P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
+  P.Options.mutable_kfac()->set_curvature_blocks(CurvatureBlocks);
   PassManager PM;
   llvm::Error E =
       PM.addPipeline(Pass.empty() ? defaultPipeline(P.Options)
