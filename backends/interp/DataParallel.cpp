@@ -1,21 +1,18 @@
 //===- DataParallel.cpp - a plan's data-parallel replicas made explicit -----===//
 #include "DataParallel.h"
 
-#include "ir/Diagnostics.h"
+#include "ZeroCollectives.h"
 
 #include <algorithm>
 
 namespace pfc::interp {
 
 llvm::Expected<Program> expandDataParallel(const Program &P) {
+  if (llvm::Expected<ZeroPlan> Z = analyzeZeroPlan(P); !Z)
+    return Z.takeError();
   const int32_t D = std::max(1, P.Options.data_parallel());
   if (D == 1)
     return P;
-  if (P.Options.zero() > 0)
-    return userError("pfc-run: error: the interpreter runs data-parallel replicas with whole "
-                     "parameters; this plan shards them (ZeRO stage {}); compile it with "
-                     "--zero 0",
-                     P.Options.zero());
   const int32_t S = P.numDevices(), Stages = P.numStages(), Tasks = P.numTasks();
   const int32_t N = P.Options.microbatches();
   const int32_t Pipelines = std::max(1, P.numPipelines());

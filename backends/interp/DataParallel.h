@@ -10,8 +10,11 @@
 // every replica trains on micro-batches of its own. The result has
 // data_parallel 1 and D*N micro-batches.
 //
-// ZeRO plans (reduce-scatter / all-gather of shards) are not expanded: the
-// interpreter keeps whole parameters per replica.
+// ZeRO plans are expanded the same way: their REDUCE_SCATTER and ALL_GATHER
+// tasks group with their copies like the all-reduces, and the executor runs
+// them on shards (ZeroCollectives.h). The plan is checked first
+// (analyzeZeroPlan), so a ZeRO plan the executor cannot run (K-FAC with
+// ZeRO, collectives out of order) is refused with its own task ids.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_DATAPARALLEL_H
@@ -24,7 +27,8 @@
 namespace pfc::interp {
 
 /// \p P with its data-parallel replicas as devices of its own; \p P itself
-/// when data_parallel <= 1. A user error for ZeRO plans.
+/// when data_parallel <= 1. A user error for ZeRO plans analyzeZeroPlan
+/// rejects.
 llvm::Expected<Program> expandDataParallel(const Program &P);
 
 } // namespace pfc::interp

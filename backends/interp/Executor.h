@@ -19,7 +19,9 @@
 //
 // Data-parallel plans (data_parallel > 1) are run after expandDataParallel
 // (DataParallel.h) makes their replicas explicit; create() rejects them
-// unexpanded.
+// unexpanded. ZeRO plans' REDUCE_SCATTER and ALL_GATHER tasks go to
+// ZeroCollectives (ZeroCollectives.h, which also says the shard layout);
+// setOptimizer shards each stage's optimizer to the stage's shard.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H
@@ -30,6 +32,7 @@
 #include "Model.h"
 #include "Optimizer.h"
 #include "PlanWalker.h"
+#include "ZeroCollectives.h"
 
 #include "ir/Program.h"
 
@@ -41,12 +44,15 @@ template <typename T> class Executor {
 public:
   /// Checks that \p P can be run on \p Replicas (one model per pipeline,
   /// built from the same config): supported task kinds, layer ranges within
-  /// the model, one data-parallel replica. \p P and the replicas must outlive
-  /// the executor.
+  /// the model, one data-parallel replica, a ZeRO plan's collectives
+  /// (analyzeZeroPlan). \p P and the replicas must outlive the executor.
   static llvm::Expected<Executor> create(const Program &P, std::vector<Model<T> *> Replicas);
 
-  /// The optimizer OPTIMIZER_STEP of stage \p Stage calls (none: skipped).
-  /// A plan-driven KfacOptimizer also gets the plan's K-FAC tasks.
+  /// The optimizer OPTIMIZER_STEP of stage \p Stage calls (none: skipped),
+  /// over the parameters of the stage's layers (Model::params order).
+  /// A plan-driven KfacOptimizer also gets the plan's K-FAC tasks. In a ZeRO
+  /// plan \p Opt is sharded to the stage's shard (Optimizer::shard; one that
+  /// cannot be makes runStep fail).
   void setOptimizer(int32_t Stage, Optimizer<T> *Opt);
   /// Steps at the start that refresh K-FAC inverses every step (KfacTasks.h).
   void setKfacWarmup(int32_t Steps) { Kfac->setWarmup(Steps); }
@@ -56,11 +62,13 @@ public:
   /// One step: zeroes every replica's gradients, then runs every device's
   /// streams on micro-batches \p Batches (indexed by micro-batch id). The
   /// loss is the mean over all tokens of the step, so the gradients equal
-  /// those of one batch holding every micro-batch.
+  /// those of one batch holding every micro-batch (in a ZeRO plan: each
+  /// copy's shard of them; the rest is NaN). Every replica holds whole,
+  /// updated parameters afterwards.
   llvm::Expected<StepResult> runStep(std::span<const Batch> Batches);
 
 private:
-  Executor(const Program &P, std::vector<Model<T> *> Replicas);
+  Executor(const Program &P, std::vector<Model<T> *> Replicas, ZeroPlan Z);
 
   const Program *Prog;
   std::unique_ptr<PlanWalker> Walker;
@@ -68,6 +76,8 @@ private:
   std::vector<Optimizer<T> *> Optimizers; ///< per stage
   std::unique_ptr<KfacTasks<T>> Kfac;
   std::vector<TaskId> StepTasks; ///< per stage: its OPTIMIZER_STEP task
+  std::unique_ptr<ZeroCollectives<T>> Zero;
+  std::string UnshardedOptimizer; ///< why setOptimizer failed under ZeRO
   int64_t Steps = 0;
 };
 

@@ -1,4 +1,9 @@
 //===- Optimizer.cpp - SGD with momentum and AdamW -------------------------===//
+//
+// Both keep their state as flat vectors over the range of the parameters'
+// flat view they update: all of it, or the ZeRO shard given to shard().
+//
+//===----------------------------------------------------------------------===//
 #include "Optimizer.h"
 
 #include <cmath>
@@ -6,52 +11,91 @@
 namespace pfc::interp {
 namespace {
 
-template <typename T> class Sgd : public Optimizer<T> {
+/// What SGD and AdamW share: the parameters and the flat range they update.
+template <typename T> class ElementwiseOptimizer : public Optimizer<T> {
 public:
-  Sgd(ParamList<T> Params, const SgdOptions &O) : Params(std::move(Params)), Opts(O) {
-    for (Param<T> *P : this->Params)
-      Bufs.emplace_back(P->Value.shape());
+  explicit ElementwiseOptimizer(ParamList<T> Ps)
+      : Params(std::move(Ps)), Begin(0), End(flatSize(Params)) {}
+  bool shard(int64_t B, int64_t E) override {
+    Begin = std::clamp<int64_t>(B, 0, flatSize(Params));
+    End = std::clamp<int64_t>(E, Begin, flatSize(Params));
+    resetState(End - Begin);
+    return true;
+  }
+
+protected:
+  /// Drops the state and allocates \p N elements of it, zero.
+  virtual void resetState(int64_t N) = 0;
+
+  ParamList<T> Params;
+  int64_t Begin, End;
+};
+
+template <typename T> class Sgd : public ElementwiseOptimizer<T> {
+public:
+  Sgd(ParamList<T> Params, const SgdOptions &O)
+      : ElementwiseOptimizer<T>(std::move(Params)), Opts(O) {
+    resetState(this->End - this->Begin);
   }
   std::string_view name() const override { return "sgd"; }
+  int64_t stateElements() const override { return static_cast<int64_t>(Buf.size()); }
   void step() override {
-    for (size_t I = 0; I < Params.size(); ++I)
-      momentumUpdate(*Params[I], Params[I]->Grad, Bufs[I], Opts);
+    const T Mu = static_cast<T>(Opts.Momentum), Wd = static_cast<T>(Opts.WeightDecay);
+    const T Lr = static_cast<T>(Opts.Lr);
+    forFlatRange(this->Params, this->Begin, this->End,
+                 [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
+                   Param<T> &P = *this->Params[I];
+                   T *B = Buf.data() + (Flat - this->Begin);
+                   for (int64_t J = J0; J < J1; ++J) { // momentumUpdate's arithmetic
+                     T &Bj = B[J - J0];
+                     Bj = Mu * Bj + P.Grad[J] + Wd * P.Value[J];
+                     P.Value[J] -= Lr * Bj;
+                   }
+                 });
   }
 
 private:
-  ParamList<T> Params;
+  void resetState(int64_t N) override { Buf.assign(static_cast<size_t>(N), T(0)); }
+
   SgdOptions Opts;
-  std::vector<Tensor<T>> Bufs;
+  std::vector<T> Buf;
 };
 
-template <typename T> class AdamW : public Optimizer<T> {
+template <typename T> class AdamW : public ElementwiseOptimizer<T> {
 public:
-  AdamW(ParamList<T> Params, const AdamOptions &O) : Params(std::move(Params)), Opts(O) {
-    for (Param<T> *P : this->Params) {
-      M.emplace_back(P->Value.shape());
-      V.emplace_back(P->Value.shape());
-    }
+  AdamW(ParamList<T> Params, const AdamOptions &O)
+      : ElementwiseOptimizer<T>(std::move(Params)), Opts(O) {
+    resetState(this->End - this->Begin);
   }
   std::string_view name() const override { return "adamw"; }
+  int64_t stateElements() const override { return static_cast<int64_t>(M.size() + V.size()); }
   void step() override {
     ++Steps;
     const double C1 = 1 - std::pow(Opts.Beta1, Steps), C2 = 1 - std::pow(Opts.Beta2, Steps);
-    for (size_t I = 0; I < Params.size(); ++I) {
-      Param<T> &P = *Params[I];
-      for (int64_t J = 0; J < P.Value.numel(); ++J) {
-        const double G = P.Grad[J];
-        M[I][J] = static_cast<T>(Opts.Beta1 * M[I][J] + (1 - Opts.Beta1) * G);
-        V[I][J] = static_cast<T>(Opts.Beta2 * V[I][J] + (1 - Opts.Beta2) * G * G);
-        const double Update = (M[I][J] / C1) / (std::sqrt(V[I][J] / C2) + Opts.Eps);
-        P.Value[J] -= static_cast<T>(Opts.Lr * (Update + Opts.WeightDecay * P.Value[J]));
-      }
-    }
+    forFlatRange(
+        this->Params, this->Begin, this->End, [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
+          Param<T> &P = *this->Params[I];
+          T *Mp = M.data() + (Flat - this->Begin), *Vp = V.data() + (Flat - this->Begin);
+          for (int64_t J = J0; J < J1; ++J) {
+            const double G = P.Grad[J];
+            T &Mj = Mp[J - J0], &Vj = Vp[J - J0];
+            Mj = static_cast<T>(Opts.Beta1 * Mj + (1 - Opts.Beta1) * G);
+            Vj = static_cast<T>(Opts.Beta2 * Vj + (1 - Opts.Beta2) * G * G);
+            const double Update = (Mj / C1) / (std::sqrt(Vj / C2) + Opts.Eps);
+            P.Value[J] -= static_cast<T>(Opts.Lr * (Update + Opts.WeightDecay * P.Value[J]));
+          }
+        });
   }
 
 private:
-  ParamList<T> Params;
+  void resetState(int64_t N) override {
+    M.assign(static_cast<size_t>(N), T(0));
+    V.assign(static_cast<size_t>(N), T(0));
+    Steps = 0;
+  }
+
   AdamOptions Opts;
-  std::vector<Tensor<T>> M, V;
+  std::vector<T> M, V;
   int64_t Steps = 0;
 };
 

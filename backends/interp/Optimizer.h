@@ -10,12 +10,18 @@
 //         p ← p − η (m̂ / (√v̂ + ε) + wd·p).
 // K-FAC:  see KfacOptimizer.h.
 //
+// ZeRO (ZeroCollectives.h): SGD and AdamW are elementwise, so shard(B, E)
+// restricts one to the elements [B, E) of its parameters' flat view (the
+// parameters' elements back to back, in list order): step() then reads and
+// updates those only, and the state holds E − B elements per moment.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_OPTIMIZER_H
 #define PFC_BACKENDS_INTERP_OPTIMIZER_H
 
 #include "Param.h"
 
+#include <algorithm>
 #include <memory>
 #include <string_view>
 
@@ -25,8 +31,16 @@ template <typename T> class Optimizer {
 public:
   virtual ~Optimizer() = default;
   virtual std::string_view name() const = 0;
-  /// Updates every parameter from its accumulated gradient.
+  /// Updates every parameter (or, once sharded, its shard) from its
+  /// accumulated gradient.
   virtual void step() = 0;
+  /// From now on update only the flat elements [Begin, End) and keep state
+  /// for those only (dropping any state held so far). False: this optimizer
+  /// cannot be sharded (K-FAC preconditions whole layers).
+  virtual bool shard(int64_t Begin, int64_t End) { return false; }
+  /// Elements of optimizer state held (momentum buffers, moments); -1 when
+  /// the optimizer does not say.
+  virtual int64_t stateElements() const { return -1; }
 };
 
 struct SgdOptions {
@@ -40,6 +54,30 @@ struct AdamOptions {
   double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
   double WeightDecay = 0.01;
 };
+
+/// The number of elements of \p Params' flat view.
+template <typename T> int64_t flatSize(const ParamList<T> &Params) {
+  int64_t N = 0;
+  for (const Param<T> *P : Params)
+    N += P->Value.numel();
+  return N;
+}
+
+/// Calls \p F(I, J0, J1, Flat) for every parameter \p Params[I] that
+/// overlaps the flat range [Begin, End): its elements [J0, J1) are flat
+/// elements [Flat, Flat + J1 - J0).
+template <typename T, typename Fn>
+void forFlatRange(const ParamList<T> &Params, int64_t Begin, int64_t End, Fn &&F) {
+  int64_t Offset = 0;
+  for (size_t I = 0; I < Params.size() && Offset < End; ++I) {
+    const int64_t N = Params[I]->Value.numel();
+    const int64_t J0 = std::max<int64_t>(0, Begin - Offset);
+    const int64_t J1 = std::min<int64_t>(N, End - Offset);
+    if (J0 < J1)
+      F(I, J0, J1, Offset + J0);
+    Offset += N;
+  }
+}
 
 /// The momentum-SGD update of one parameter along direction \p Dir
 /// (normally its gradient), with momentum buffer \p Buf.

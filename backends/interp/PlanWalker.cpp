@@ -1,6 +1,6 @@
 //===- PlanWalker.cpp - the backend-neutral plan walker --------------------===//
 //
-// All scheduling state (task states, stream positions, all-reduce arrivals)
+// All scheduling state (task states, stream positions, collective arrivals)
 // lives under one mutex; tasks run outside it. When every live device waits
 // and no device has a runnable task, the plan deadlocks and the step fails
 // instead of hanging. Skipped tasks start out done; so do the edges a
@@ -24,7 +24,11 @@ enum class TaskState : uint8_t { Waiting, Running, Done };
 constexpr std::array<StreamKind, NumStreams> StreamOrder{proto::RECV, proto::SEND,
                                                          proto::COLLECTIVE, proto::COMPUTE};
 
-bool isAllReduce(TaskKind K) { return K == proto::ALL_REDUCE || K == proto::FACTOR_ALL_REDUCE; }
+/// Kinds the walker runs as one collective over a group of tasks.
+bool isGroupCollective(TaskKind K) {
+  return K == proto::ALL_REDUCE || K == proto::FACTOR_ALL_REDUCE || K == proto::REDUCE_SCATTER ||
+         K == proto::ALL_GATHER;
+}
 } // namespace
 
 /// The state of one walk (one step).
@@ -92,7 +96,7 @@ private:
         const Task &Tk = P.Tasks[Head];
         std::string Why;
         if (State[Head] == TaskState::Running) {
-          Why = "joined its all-reduce with";
+          Why = "joined its collective with";
           for (TaskId M : W.Groups.at(W.groupOf(Head)))
             if (M != Head)
               Why += fmt::format(" task {}", M);
@@ -169,7 +173,7 @@ private:
   /// Runs a task; \p Ended is false for an all-reduce member waiting for
   /// the rest of its group. The last arrival reduces and ends the others.
   llvm::Error execute(TaskId Id, bool &Ended) {
-    if (!isAllReduce(P.Tasks[Id].Kind))
+    if (!isGroupCollective(P.Tasks[Id].Kind))
       return R.run(Id);
     const auto Key = W.groupOf(Id);
     const std::vector<TaskId> &Members = W.Groups.at(Key);
@@ -201,16 +205,22 @@ private:
   llvm::Error Failure = llvm::Error::success();
 };
 
-PlanWalker::PlanWalker(const Program &Prog) : P(Prog), Preds(Prog.predecessors()) {
+PlanWalker::PlanWalker(const Program &Prog)
+    : P(Prog), Preds(Prog.predecessors()), Ordinal(Prog.Tasks.size(), 0) {
+  std::vector<int32_t> Gathers(P.Stages.size(), 0);
   for (TaskId Id = 0; Id < P.numTasks(); ++Id)
-    if (isAllReduce(P.Tasks[Id].Kind))
+    if (P.Tasks[Id].Kind == proto::ALL_GATHER && P.Tasks[Id].Stage >= 0 &&
+        P.Tasks[Id].Stage < P.numStages())
+      Ordinal[Id] = Gathers[static_cast<size_t>(P.Tasks[Id].Stage)]++;
+  for (TaskId Id = 0; Id < P.numTasks(); ++Id)
+    if (isGroupCollective(P.Tasks[Id].Kind))
       Groups[groupOf(Id)].push_back(Id);
 }
 
 PlanWalker::GroupKey PlanWalker::groupOf(TaskId Id) const {
   const Task &Tk = P.Tasks[Id];
   const Stage &St = P.Stages[Tk.Stage];
-  return {Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer};
+  return {Tk.Kind, St.LayerBegin, St.LayerEnd, Tk.Layer, Ordinal[Id]};
 }
 
 llvm::Error PlanWalker::walk(TaskRunner &R, std::vector<double> &TaskMs) const {
@@ -256,23 +266,28 @@ llvm::Error PlanWalker::checkRunnable(const Program &P, size_t Replicas, int32_t
     case proto::SEND_GRADIENT: case proto::RECV_ACTIVATION: case proto::RECV_GRADIENT:
     case proto::ALL_REDUCE: case proto::OPTIMIZER_STEP: case proto::CURVATURE_A:
     case proto::CURVATURE_B: case proto::FACTOR_ALL_REDUCE: case proto::INVERT_A:
-    case proto::INVERT_B: case proto::PRECONDITION:
+    case proto::INVERT_B: case proto::PRECONDITION: case proto::REDUCE_SCATTER:
+    case proto::ALL_GATHER:
       break;
     default:
       return userError("pfc-run: error: the {} interpreter cannot run {} tasks yet (task {})",
                        Backend, taskKindName(P.Tasks[Id].Kind), Id);
     }
   }
-  // The members of an all-reduce group must all run in the same steps, or
+  for (TaskId Id = 0; Id < P.numTasks(); ++Id)
+    if (isGroupCollective(P.Tasks[Id].Kind) &&
+        (P.Tasks[Id].Stage < 0 || P.Tasks[Id].Stage >= P.numStages()))
+      return userError("pfc-run: error: the plan's {} task {} has no valid stage ({})",
+                       taskKindName(P.Tasks[Id].Kind), Id, P.Tasks[Id].Stage);
+  // The members of a collective group must all run in the same steps, or
   // the first to arrive would wait for a member its step skips.
+  const PlanWalker W(P);
   std::map<GroupKey, TaskId> First;
   for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
     const Task &Tk = P.Tasks[Id];
-    if (!isAllReduce(Tk.Kind))
+    if (!isGroupCollective(Tk.Kind))
       continue;
-    const Stage &St = P.Stages[Tk.Stage];
-    auto [It, New] = First.try_emplace(
-        GroupKey{static_cast<int32_t>(Tk.Kind), St.LayerBegin, St.LayerEnd, Tk.Layer}, Id);
+    auto [It, New] = First.try_emplace(W.groupOf(Id), Id);
     const Task &Other = P.Tasks[It->second];
     if (!New && Other.CycleStep != Tk.CycleStep)
       return userError("pfc-run: error: the plan's {} tasks {} and {} reduce together but run "

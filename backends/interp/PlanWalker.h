@@ -6,9 +6,14 @@
 // The head task of a stream runs once every task it depends on has ended,
 // and a stream never runs ahead of its own order. What a task does is the
 // backend's business (a TaskRunner: the CPU executor, the CUDA executor);
-// the walker owns the scheduling: stream positions, all-reduce arrivals
-// (the last member of a group triggers the reduction and ends the others'
+// the walker owns the scheduling: stream positions, collective arrivals
+// (the last member of a group triggers the collective and ends the others'
 // tasks), deadlock detection, per-task wall times and the first failure.
+// A group is the tasks of one collective kind (ALL_REDUCE,
+// FACTOR_ALL_REDUCE, and ZeRO's REDUCE_SCATTER and ALL_GATHER) on the
+// stages with one layer range (the copies of a stage), of one K-FAC block;
+// a stage's k-th ALL_GATHER (task id order: ZeRO-3 gathers a stage once per
+// run of its compute work) groups with its copies' k-th.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_PLANWALKER_H
@@ -35,9 +40,9 @@ public:
   virtual bool skipped(const Task &Tk) const { return false; }
   /// Whether the edge \p Pred -> \p Tk was satisfied in an earlier step.
   virtual bool satisfiedEarlier(const Task &Tk, const Task &Pred) const { return false; }
-  /// Runs task \p Id (any kind but ALL_REDUCE / FACTOR_ALL_REDUCE).
+  /// Runs task \p Id (any kind but the collectives of groups).
   virtual llvm::Error run(TaskId Id) = 0;
-  /// Every member of an all-reduce group has arrived: reduce over
+  /// Every member of a collective group has arrived: run the collective over
   /// \p Members (ascending task ids, so the sum order is fixed).
   virtual llvm::Error reduce(std::span<const TaskId> Members) = 0;
 };
@@ -48,8 +53,9 @@ public:
 
   /// Checks what both backends need: one data-parallel replica, one model
   /// replica per pipeline with the plan's block count, task kinds the
-  /// executors implement, and all-reduce groups whose members share their
-  /// cycle_step. \p Backend names the backend in messages.
+  /// executors implement (ZeRO's collectives included: a backend that cannot
+  /// run them refuses them itself), and collective groups whose members
+  /// share their cycle_step. \p Backend names the backend in messages.
   static llvm::Error checkRunnable(const Program &P, size_t Replicas, int32_t ModelLayers,
                                    std::string_view Backend);
 
@@ -69,12 +75,15 @@ public:
 
 private:
   friend class WalkState;
-  using GroupKey = std::tuple<int32_t, int32_t, int32_t, int32_t>;
+  /// (kind, stage layer range, block, ordinal).
+  using GroupKey = std::tuple<int32_t, int32_t, int32_t, int32_t, int32_t>;
   GroupKey groupOf(TaskId Id) const;
 
   const Program &P;
   Adjacency Preds;
-  /// All-reduce groups (kind, stage layer range, block): member task ids.
+  /// Per task: its ordinal among its stage's ALL_GATHERs (else 0).
+  std::vector<int32_t> Ordinal;
+  /// Collective groups: member task ids, ascending.
   std::map<GroupKey, std::vector<TaskId>> Groups;
 };
 

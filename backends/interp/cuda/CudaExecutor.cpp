@@ -14,6 +14,7 @@
 
 #include "ir/Diagnostics.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace pfc::interp::cuda {
@@ -158,6 +159,13 @@ llvm::Expected<std::unique_ptr<Executor<T>>>
 Executor<T>::create(const Program &P, std::vector<Model<T> *> Replicas) {
   if (llvm::Error E = checkExecutable(P, Replicas, "CUDA"))
     return E;
+  const bool Zero = std::any_of(P.Tasks.begin(), P.Tasks.end(), [](const Task &Tk) {
+    return Tk.Kind == proto::REDUCE_SCATTER || Tk.Kind == proto::ALL_GATHER;
+  });
+  if (Zero || P.Options.zero() > 0)
+    return userError("pfc-run: error: the CUDA backend does not run ZeRO plans (this plan has "
+                     "ZeRO stage {}); run it with --backend cpu, or compile it with --zero 0",
+                     P.Options.zero());
   if (llvm::Error E = requireDevice())
     return E;
   std::unique_ptr<Executor> X(new Executor(P, std::move(Replicas)));

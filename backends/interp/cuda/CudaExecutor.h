@@ -25,7 +25,9 @@
 // time (to the lane's synchronisation) added to that task's time.
 //
 // Errors: any CUDA, cuBLAS or cuSOLVER failure (CudaCheck.h) fails the step
-// with the failing call named, exit code ExitNoDevice.
+// with the failing call named, exit code ExitNoDevice. ZeRO plans (REDUCE_
+// SCATTER / ALL_GATHER tasks, zero > 0) are refused by create() with a user
+// error: only the CPU executor runs them (ZeroCollectives.h).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_CUDA_CUDAEXECUTOR_H
