@@ -18,6 +18,11 @@
 //     panels) so that it fits small gaps
 // and, every step, a PRECONDITION task per stage between the gradient being
 // complete (its all-reduce, or its last backward) and the optimizer step.
+// Under ZeRO no rank holds a layer's whole summed gradient after the
+// reduce-scatter, so the stage's gradient is preconditioned before it, right
+// after the stage's last backward: preconditioning is linear and every
+// replica holds the same (all-reduced) factors, so the reduce-scatter of the
+// preconditioned gradients gives each rank its shard of B^-1 (sum G) A^-1.
 //
 //===----------------------------------------------------------------------===//
 #include "CostModel.h"
@@ -91,6 +96,7 @@ public:
     std::vector<TaskId> Fwd(static_cast<size_t>(P.numStages()) * N, NoTask);
     std::vector<TaskId> Bwd = Fwd;
     std::vector<TaskId> OptStep(P.numStages(), NoTask);
+    std::vector<TaskId> Scatter(P.numStages(), NoTask);
     for (TaskId T = 0; T < P.numTasks(); ++T) {
       const Task &Tk = P.Tasks[T];
       size_t Slot = static_cast<size_t>(Tk.Stage) * N + Tk.Microbatch;
@@ -100,6 +106,8 @@ public:
         Bwd[Slot] = T;
       else if (Tk.Kind == proto::OPTIMIZER_STEP)
         OptStep[Tk.Stage] = T;
+      else if (Tk.Kind == proto::REDUCE_SCATTER && Tk.Stage >= 0)
+        Scatter[Tk.Stage] = T;
     }
 
     // Curvature granularity: the per-block count of the busiest device
@@ -170,20 +178,23 @@ public:
           addInversion(P, proto::INVERT_B, St, S, Layer, Cost.InvertBMs, MaxPiece, Sync, CurvB);
         }
       }
-      if (OptStep[S] != NoTask)
-        Redirect[OptStep[S]] =
-            addPrecondition(P, S, OptStep[S], Cost.PreconditionMs * blocksOf(St, Blocks).second);
+      const double PrecMs = Cost.PreconditionMs * blocksOf(St, Blocks).second;
+      if (Scatter[S] != NoTask)
+        Redirect[Scatter[S]] = addPreconditionBefore(P, S, Scatter[S], PrecMs);
+      else if (OptStep[S] != NoTask)
+        Redirect[OptStep[S]] = addPrecondition(P, S, OptStep[S], PrecMs);
     }
-    // Whatever the optimizer step waited for, its preconditioning waits for now.
+    // Whatever the optimizer step (ZeRO: the reduce-scatter) waited for, its
+    // preconditioning waits for now.
     const size_t Old = P.Edges.size();
     for (size_t I = 0; I < Old; ++I) {
       TaskId &To = P.Edges[I].second;
       if (To < static_cast<TaskId>(Redirect.size()) && Redirect[To] != NoTask)
         To = Redirect[To];
     }
-    for (size_t Opt = 0; Opt < Redirect.size(); ++Opt)
-      if (Redirect[Opt] != NoTask)
-        P.addEdge(Redirect[Opt], static_cast<TaskId>(Opt));
+    for (size_t To = 0; To < Redirect.size(); ++To)
+      if (Redirect[To] != NoTask)
+        P.addEdge(Redirect[To], static_cast<TaskId>(To));
     P.Kfac.set_present(true);
     return true;
   }
@@ -284,16 +295,35 @@ private:
   /// Adds a PRECONDITION task right before the optimizer step in its stream;
   /// the caller moves the optimizer step's dependencies onto it.
   static TaskId addPrecondition(Program &P, int32_t S, TaskId Opt, double Ms) {
+    TaskId Id = newPrecondition(P, S, P.Tasks[Opt].Device, Ms);
+    auto &Stream = P.stream(P.Tasks[Id].Device, proto::COMPUTE);
+    Stream.insert(std::find(Stream.begin(), Stream.end(), Opt), Id);
+    return Id;
+  }
+
+  /// ZeRO: adds a PRECONDITION task right after the stage's last task in
+  /// its compute stream (its last backward); the caller moves the
+  /// reduce-scatter's dependencies onto it.
+  static TaskId addPreconditionBefore(Program &P, int32_t S, TaskId Scatter, double Ms) {
+    TaskId Id = newPrecondition(P, S, P.Tasks[Scatter].Device, Ms);
+    auto &Stream = P.stream(P.Tasks[Id].Device, proto::COMPUTE);
+    auto Last = std::find_if(Stream.rbegin(), Stream.rend(), [&](TaskId T) {
+      return P.Tasks[T].Stage == S && P.Tasks[T].Kind == proto::BACKWARD;
+    });
+    Stream.insert(Last.base(), Id);
+    return Id;
+  }
+
+  /// A PRECONDITION task of stage \p S, not yet in its stream.
+  static TaskId newPrecondition(Program &P, int32_t S, int32_t Device, double Ms) {
     Task T;
     T.Kind = proto::PRECONDITION;
     T.Stream = proto::COMPUTE;
-    T.Device = P.Tasks[Opt].Device;
+    T.Device = Device;
     T.Stage = S;
     T.DurationMs = Ms;
     TaskId Id = P.addTask(T);
-    auto &Stream = P.stream(T.Device, proto::COMPUTE);
-    Stream.pop_back(); // addTask appended it; it runs right before the optimizer step
-    Stream.insert(std::find(Stream.begin(), Stream.end(), Opt), Id);
+    P.stream(Device, proto::COMPUTE).pop_back(); // addTask appended it
     return Id;
   }
 };

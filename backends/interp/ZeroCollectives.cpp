@@ -104,9 +104,9 @@ llvm::Expected<ZeroPlan> analyzeZeroPlan(const Program &P) {
     if (Z.Zero > 0 && (isCycleTask(Tk.Kind) || Tk.Kind == proto::PRECONDITION))
       return userError(
           "pfc-run: error: the plan combines K-FAC with ZeRO stage {}, which the interpreter "
-          "does not run: its PRECONDITION tasks follow the gradients' reduce-scatter, after "
-          "which no replica holds a layer's whole gradient, and K-FAC preconditions whole "
-          "layers (B^-1 G A^-1 needs all of G); compile it with --zero 0 (docs/run.md)",
+          "does not run yet: its sharded K-FAC step (the reduce-scatter of preconditioned "
+          "gradients, the KL clip over shards) is not implemented; compile it with --zero 0 "
+          "(docs/run.md)",
           Z.Zero);
   }
   if (Z.Zero == 0)

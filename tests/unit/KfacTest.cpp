@@ -395,3 +395,49 @@ TEST_CASE("kfac-insert: many curvature tasks are grouped over consecutive blocks
   CHECK(curvatureOn(Whole, 1).ByBlocks == std::map<int32_t, int64_t>{{3, 16}});
   CHECK(checkCycle(Whole) == "");
 }
+
+TEST_CASE("kfac-insert: under ZeRO the gradient is preconditioned before its reduce-scatter") {
+  // No rank holds a layer's whole summed gradient after the reduce-scatter:
+  // each replica preconditions its own right after the stage's last backward.
+  for (int32_t Zero : {1, 3}) {
+    CAPTURE(Zero);
+    Program P = uniformProgram(proto::ONE_F_ONE_B, 2, 4);
+    for (Stage &St : P.Stages) {
+      St.LayerBegin = St.Position + 1;
+      St.LayerEnd = St.Position + 2;
+      St.ParamBytes = 1000;
+    }
+    P.Options.set_data_parallel(2);
+    P.Options.set_zero(Zero);
+    P.Options.set_optimizer(proto::KFAC);
+    P.Options.mutable_profile()->set_kron_ms(0.5);
+    P.Options.mutable_profile()->set_inv_ms(1);
+    runPasses(P, "schedule-1f1b,insert-comm,zero-sync,kfac-insert,bubble-fill,memory,verify");
+    auto Has = [&](TaskId From, TaskId To) {
+      return std::find(P.Edges.begin(), P.Edges.end(), std::pair(From, To)) != P.Edges.end();
+    };
+    for (int32_t S = 0; S < P.numStages(); ++S) {
+      TaskId Prec = NoTask, Scatter = NoTask, Opt = NoTask, LastB = NoTask;
+      for (TaskId T = 0; T < P.numTasks(); ++T) {
+        const Task &Tk = P.Tasks[T];
+        if (Tk.Stage != S)
+          continue;
+        Prec = Tk.Kind == proto::PRECONDITION ? T : Prec;
+        Scatter = Tk.Kind == proto::REDUCE_SCATTER ? T : Scatter;
+        Opt = Tk.Kind == proto::OPTIMIZER_STEP ? T : Opt;
+      }
+      const auto &Stream = P.stream(P.Stages[S].Device, proto::COMPUTE);
+      for (TaskId T : Stream)
+        LastB = P.Tasks[T].Kind == proto::BACKWARD && P.Tasks[T].Stage == S ? T : LastB;
+      REQUIRE(Prec != NoTask);
+      REQUIRE(Scatter != NoTask);
+      CHECK(Has(LastB, Prec));
+      CHECK(Has(Prec, Scatter));
+      CHECK_FALSE(Has(LastB, Scatter));
+      CHECK(Has(Scatter, Opt));
+      auto At = std::find(Stream.begin(), Stream.end(), LastB);
+      REQUIRE(At + 1 != Stream.end());
+      CHECK(At[1] == Prec); // right after the last backward, not before the update
+    }
+  }
+}
