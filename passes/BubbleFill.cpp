@@ -34,23 +34,23 @@ constexpr int DefaultMaxSteps = 64;
 /// Done in place: copying a plan of a million tasks costs more than
 /// simulating it.
 llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(Program &P) {
+  llvm::Expected<StepSimulator> Sim = StepSimulator::create(P);
+  if (!Sim)
+    return Sim.takeError();
   std::vector<std::pair<TaskId, double>> Saved;
   for (TaskId T = 0; T < P.numTasks(); ++T)
     if (P.Tasks[T].Kind == proto::PRECONDITION) {
       Saved.emplace_back(T, P.Tasks[T].DurationMs);
       P.Tasks[T].DurationMs = 0;
     }
-  llvm::Error Free = simulateProgram(P);
+  Sim->run(P);
   for (auto [T, Ms] : Saved)
     P.Tasks[T].DurationMs = Ms;
-  if (Free)
-    return Free;
   std::vector<double> Busy;
   for (const DeviceStats &S : P.Stats)
     Busy.push_back(S.BusyMs);
   const double Step = P.Time.StepTimeMs;
-  if (llvm::Error Real = simulateProgram(P))
-    return Real;
+  Sim->run(P);
   return std::make_pair(Step, Busy);
 }
 

@@ -36,98 +36,64 @@ std::vector<TaskId> streamSuccessors(const Program &P, const std::vector<uint8_t
 }
 } // namespace
 
-TopoResult topologicalOrder(const Program &P, const Adjacency &Succs) {
-  const int32_t N = P.numTasks();
-  std::vector<TaskId> Next = streamSuccessors(P, cycleFlags(P));
-  std::vector<int32_t> InDegree(N, 0);
-  for (auto [From, To] : P.Edges)
-    ++InDegree[To];
-  for (TaskId T = 0; T < N; ++T)
-    if (Next[T] != NoTask)
-      ++InDegree[Next[T]];
-  TopoResult R;
-  R.Order.reserve(N);
-  for (TaskId T = 0; T < N; ++T)
-    if (InDegree[T] == 0)
-      R.Order.push_back(T);
-  for (size_t Head = 0; Head < R.Order.size(); ++Head) {
-    TaskId T = R.Order[Head];
-    for (TaskId S : Succs.of(T))
-      if (--InDegree[S] == 0)
-        R.Order.push_back(S);
-    if (Next[T] != NoTask && --InDegree[Next[T]] == 0)
-      R.Order.push_back(Next[T]);
-  }
-  if (static_cast<int32_t>(R.Order.size()) < N)
-    for (TaskId T = 0; T < N; ++T)
-      if (InDegree[T] > 0)
-        R.Stuck.push_back(T);
-  return R;
-}
-
-llvm::Error simulateProgram(Program &P) {
+llvm::Expected<StepSimulator> StepSimulator::create(const Program &P) {
   // One fused sweep, sized for millions of tasks: a single successor CSR
-  // (unsorted; it only drives Kahn's algorithm), and start times pushed
-  // forward from each finished task instead of pulled from a second,
-  // predecessor CSR. The result is the same as the pull formulation: a
-  // start is the maximum of its inputs' ends, and the critical predecessor
-  // is, among the inputs ending last (and after 0), the previous task of the
-  // stream if it is one, else the one with the smallest id.
+  // (unsorted), Kahn's algorithm once, and start times pushed forward from
+  // each finished task instead of pulled from a second, predecessor CSR.
+  // The result is the same as the pull formulation: a start is the maximum
+  // of its inputs' ends, and the critical predecessor is, among the inputs
+  // ending last (and after 0), the previous task of the stream if it is
+  // one, else the one with the smallest id -- a rule that does not depend
+  // on the order inputs are seen in, so one topological order serves every
+  // set of durations.
   const int32_t N = P.numTasks();
-  // Task fields read in Kahn order are copied out first, sequentially: at a
-  // million tasks a random-order read of a 64-byte Task is a cache miss.
-  const std::vector<uint8_t> IsCycle = cycleFlags(P);
-  std::vector<double> Duration(N);
-  for (TaskId T = 0; T < N; ++T)
-    Duration[T] = P.Tasks[T].DurationMs;
-  const std::vector<TaskId> Next = streamSuccessors(P, IsCycle);
+  StepSimulator S;
+  S.IsCycle = cycleFlags(P);
+  const std::vector<uint8_t> &IsCycle = S.IsCycle;
+  S.Next = streamSuccessors(P, IsCycle);
+  // Edges into or out of cycle tasks are left out: a cycle task's time is
+  // bubble-fill's to choose, and a per-step task after one reads its result
+  // in the next cycle (Verifier.cpp, T3), so they do not time the step. In
+  // a K-FAC plan they are most of the edges.
+  //
   // Offsets[T] counts, then (inclusive prefix sum) ends T's bucket; filling
   // every bucket from its end leaves it at the bucket's start, so no second
   // cursor array is needed.
-  std::vector<int32_t> Offsets(static_cast<size_t>(N) + 1, 0);
+  std::vector<int32_t> &Offsets = S.Offsets;
+  Offsets.assign(static_cast<size_t>(N) + 1, 0);
   std::vector<int32_t> InDegree(N, 0);
+  int32_t StepEdges = 0;
   for (auto [From, To] : P.Edges) {
+    if (IsCycle[From] | IsCycle[To])
+      continue;
     ++Offsets[From];
     ++InDegree[To];
+    ++StepEdges;
   }
   for (TaskId T = 0; T < N; ++T) {
     if (T > 0)
       Offsets[T] += Offsets[T - 1];
-    if (Next[T] != NoTask)
-      ++InDegree[Next[T]];
+    if (S.Next[T] != NoTask)
+      ++InDegree[S.Next[T]];
   }
-  Offsets[N] = static_cast<int32_t>(P.Edges.size());
-  std::vector<TaskId> Succs(P.Edges.size());
+  Offsets[N] = StepEdges;
+  S.Succs.resize(StepEdges);
   for (auto It = P.Edges.rbegin(); It != P.Edges.rend(); ++It)
-    Succs[--Offsets[It->first]] = It->second;
+    if (!(IsCycle[It->first] | IsCycle[It->second]))
+      S.Succs[--Offsets[It->first]] = It->second;
 
-  std::vector<double> Start(N, 0), End(N, 0);
-  std::vector<TaskId> Critical(N, NoTask); // the input that set the start
-  std::vector<TaskId> Order;
+  std::vector<TaskId> &Order = S.Order;
   Order.reserve(N);
   for (TaskId T = 0; T < N; ++T)
     if (InDegree[T] == 0)
       Order.push_back(T);
-  auto Relax = [&](TaskId S, TaskId T, double EndT) {
-    double &StartS = Start[S];
-    TaskId &By = Critical[S];
-    if (EndT > StartS) {
-      StartS = EndT;
-      By = T;
-    } else if (EndT == StartS && EndT > 0 && Next[By] != S && (Next[T] == S || T < By)) {
-      By = T;
-    }
-    if (--InDegree[S] == 0)
-      Order.push_back(S);
-  };
   for (size_t Head = 0; Head < Order.size(); ++Head) {
-    TaskId T = Order[Head];
-    double EndT = Start[T] + Duration[T];
-    End[T] = EndT;
+    const TaskId T = Order[Head];
     for (int32_t I = Offsets[T], E = Offsets[T + 1]; I < E; ++I)
-      Relax(Succs[I], T, EndT);
-    if (Next[T] != NoTask)
-      Relax(Next[T], T, EndT);
+      if (--InDegree[S.Succs[I]] == 0)
+        Order.push_back(S.Succs[I]);
+    if (S.Next[T] != NoTask && --InDegree[S.Next[T]] == 0)
+      Order.push_back(S.Next[T]);
   }
   if (static_cast<int32_t>(Order.size()) < N) {
     std::vector<TaskId> Stuck;
@@ -142,8 +108,36 @@ llvm::Error simulateProgram(Program &P) {
                     T.Device),
         ExitVerifyFailed);
   }
-  std::vector<TaskId>().swap(Order);
-  std::vector<TaskId>().swap(Succs);
+  return S;
+}
+
+void StepSimulator::run(Program &P) const {
+  const int32_t N = P.numTasks();
+  // Durations are copied out first, sequentially: at a million tasks a
+  // random-order read of a 64-byte Task is a cache miss.
+  std::vector<double> Duration(N);
+  for (TaskId T = 0; T < N; ++T)
+    Duration[T] = P.Tasks[T].DurationMs;
+  std::vector<double> Start(N, 0), End(N, 0);
+  std::vector<TaskId> Critical(N, NoTask); // the input that set the start
+  auto Relax = [&](TaskId S, TaskId T, double EndT) {
+    double &StartS = Start[S];
+    TaskId &By = Critical[S];
+    if (EndT > StartS) {
+      StartS = EndT;
+      By = T;
+    } else if (EndT == StartS && EndT > 0 && Next[By] != S && (Next[T] == S || T < By)) {
+      By = T;
+    }
+  };
+  for (TaskId T : Order) {
+    const double EndT = Start[T] + Duration[T];
+    End[T] = EndT;
+    for (int32_t I = Offsets[T], E = Offsets[T + 1]; I < E; ++I)
+      Relax(Succs[I], T, EndT);
+    if (Next[T] != NoTask)
+      Relax(Next[T], T, EndT);
+  }
   std::vector<double>().swap(Duration);
 
   Timing &Time = P.Time;
@@ -173,6 +167,13 @@ llvm::Error simulateProgram(Program &P) {
     IdleShare += Time.StepTimeMs > 0 ? S.IdleMs / Time.StepTimeMs : 0;
   }
   Time.BubbleFraction = P.numDevices() ? IdleShare / P.numDevices() : 0;
+}
+
+llvm::Error simulateProgram(Program &P) {
+  llvm::Expected<StepSimulator> Sim = StepSimulator::create(P);
+  if (!Sim)
+    return Sim.takeError();
+  Sim->run(P);
   return llvm::Error::success();
 }
 

@@ -15,20 +15,34 @@
 
 #include "llvm/Support/Error.h"
 
+#include <cstdint>
+#include <vector>
+
 namespace pfc {
 
 /// Fills P.Time and the busy/idle fields of P.Stats for one step: K-FAC cycle
-/// tasks are ignored (bubble-fill times them). Returns a user error
-/// naming a stuck task on deadlock.
+/// tasks are ignored (bubble-fill times them; here each starts at 0) with
+/// their edges. Returns a user error naming a stuck task on deadlock.
 llvm::Error simulateProgram(Program &P);
 
-/// Tasks in an order that respects dependencies and stream order, or the
-/// tasks that can never start (deadlock) as the error-side list.
-struct TopoResult {
-  std::vector<TaskId> Order;
-  std::vector<TaskId> Stuck; ///< non-empty on deadlock
+/// The step simulation split in two, for callers that time one program with
+/// several sets of durations (bubble-fill: without and with
+/// preconditioning): create() builds the successor lists and a topological
+/// order (or reports the deadlock); run() times the program's current
+/// durations as simulateProgram does. Tasks, edges and streams must not
+/// change in between.
+class StepSimulator {
+public:
+  static llvm::Expected<StepSimulator> create(const Program &P);
+  void run(Program &P) const;
+
+private:
+  std::vector<uint8_t> IsCycle;
+  std::vector<TaskId> Next;      ///< next per-step task of the stream
+  std::vector<int32_t> Offsets;  ///< successor CSR over per-step edges
+  std::vector<TaskId> Succs;
+  std::vector<TaskId> Order;     ///< topological: dependencies and stream order
 };
-TopoResult topologicalOrder(const Program &P, const Adjacency &Succs);
 
 } // namespace pfc
 
