@@ -289,7 +289,13 @@ llvm::Error opt() {
     return userError("pfc: error: give --passes=a,b,c (see --list-passes)");
   if (llvm::Error E = checkOutput())
     return E;
-  llvm::Expected<Program> P = loadPlan(InputPlan);
+  // Passes other than the verifier cost work from the plan's model and
+  // cluster: those must then be as valid as pfc compile's inputs.
+  llvm::SmallVector<llvm::StringRef, 8> Names;
+  llvm::StringRef(PassesOpt).split(Names, ',', -1, /*KeepEmpty=*/false);
+  const bool Costs = llvm::any_of(Names, [](llvm::StringRef N) { return N.trim() != "verify"; });
+  llvm::Expected<Program> P =
+      loadPlan(InputPlan, Costs ? PlanChecks::Costs : PlanChecks::Schedule);
   if (!P)
     return P.takeError();
   if (llvm::Error E = runPipeline(*P, PassesOpt))

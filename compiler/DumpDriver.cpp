@@ -68,7 +68,7 @@ llvm::Error run() {
                      "only");
   if (llvm::Error E = checkOutputPath(OutOpt, "-o"))
     return E;
-  llvm::Expected<Program> P = loadPlan(PlanPath);
+  llvm::Expected<Program> P = loadPlan(PlanPath, PlanChecks::Schedule);
   if (!P)
     return P.takeError();
   std::string Text;

@@ -30,6 +30,7 @@
 #include "llvm/Support/Regex.h"
 
 #include <cmath>
+#include <memory>
 #include <set>
 
 namespace pfc {
@@ -160,6 +161,34 @@ struct Source {
   bool Json = false;
   pb::TextFormat::ParseInfoTree Tree;
   llvm::json::Value Doc = nullptr;
+  /// A nested view (nested()): where its fields were written, inside the
+  /// enclosing input's Tree or Doc; null when it was not written at all.
+  bool IsView = false;
+  const pb::TextFormat::ParseInfoTree *TreeView = nullptr;
+  const llvm::json::Value *DocView = nullptr;
+
+  const pb::TextFormat::ParseInfoTree *tree() const { return IsView ? TreeView : &Tree; }
+  const llvm::json::Value *doc() const { return IsView ? DocView : &Doc; }
+
+  /// Message field \p Field of this input as an input of its own, so that
+  /// the checks of a model or cluster file apply to a plan's copy: paths,
+  /// names ("Model.hidden_size") and locations relative to it.
+  std::unique_ptr<Source> nested(llvm::StringRef Field) const {
+    auto S = std::make_unique<Source>();
+    const pb::FieldDescriptor *F = Root->FindFieldByName(Field.str());
+    S->File = File;
+    S->Root = F->message_type();
+    S->Json = Json;
+    S->IsView = true;
+    if (Json) {
+      const llvm::json::Object *O = doc() ? doc()->getAsObject() : nullptr;
+      const llvm::json::Value *V = O ? O->get(F->name()) : nullptr;
+      S->DocView = V || !O ? V : O->get(F->json_name());
+    } else if (tree()) {
+      S->TreeView = tree()->GetTreeForNested(F, -1);
+    }
+    return S;
+  }
 
   /// "Model.hidden_size" for "hidden_size".
   std::string name(llvm::StringRef Path) const { return Root->name() + "." + Path.str(); }
@@ -171,7 +200,7 @@ struct Source {
     std::string Best = File;
     if (Json)
       return Best;
-    const pb::TextFormat::ParseInfoTree *T = &Tree;
+    const pb::TextFormat::ParseInfoTree *T = tree();
     const pb::Descriptor *D = Root;
     for (const PathStep &S : splitPath(Path)) {
       const pb::FieldDescriptor *F = D ? D->FindFieldByName(S.Name.str()) : nullptr;
@@ -193,9 +222,9 @@ struct Source {
   bool written(llvm::StringRef Path) const {
     const pb::Descriptor *D = Root;
     if (Json) {
-      const llvm::json::Value *V = &Doc;
+      const llvm::json::Value *V = doc();
       for (const PathStep &S : splitPath(Path)) {
-        const llvm::json::Object *O = V->getAsObject();
+        const llvm::json::Object *O = V ? V->getAsObject() : nullptr;
         const pb::FieldDescriptor *F = D ? D->FindFieldByName(S.Name.str()) : nullptr;
         if (!O || !F)
           return false;
@@ -214,7 +243,7 @@ struct Source {
       }
       return true;
     }
-    const pb::TextFormat::ParseInfoTree *T = &Tree;
+    const pb::TextFormat::ParseInfoTree *T = tree();
     for (const PathStep &S : splitPath(Path)) {
       const pb::FieldDescriptor *F = D ? D->FindFieldByName(S.Name.str()) : nullptr;
       if (!F || !T)
@@ -660,6 +689,47 @@ llvm::Error checkPlanOptions(const Source &Src, const proto::Plan &Plan) {
   return llvm::Error::success();
 }
 
+/// A measured profile as a plan carries it (options.profile): what the
+/// profile CSV loader guarantees, finite non-negative times and sizes.
+llvm::Error checkProfile(const Source &Src, const proto::BlockProfile &B) {
+  if (llvm::Error E = check(Src, IntRule{"micro_batch_size", B.micro_batch_size(), 1, 1 << 16,
+                                         "the micro-batch size the profile was measured at"}))
+    return E;
+  constexpr double Max = 1e12;
+  for (const RealRule &R : {
+           RealRule{"forward_ms", B.forward_ms(), true, Max},
+           RealRule{"backward_ms", B.backward_ms(), true, Max},
+           RealRule{"kron_ms", B.kron_ms(), true, Max},
+           RealRule{"inv_ms", B.inv_ms(), true, Max},
+           RealRule{"prec_ms", B.prec_ms(), true, Max},
+           RealRule{"param_mib", B.param_mib(), true, Max},
+           RealRule{"act_mib", B.act_mib(), true, Max},
+           RealRule{"peak_err_mib", B.peak_err_mib(), true, Max},
+           RealRule{"save_err_mib", B.save_err_mib(), true, Max},
+           RealRule{"kron_mib", B.kron_mib(), true, Max},
+           RealRule{"embedding.forward_ms", B.embedding().forward_ms(), true, Max},
+           RealRule{"embedding.backward_ms", B.embedding().backward_ms(), true, Max},
+           RealRule{"head.forward_ms", B.head().forward_ms(), true, Max},
+           RealRule{"head.backward_ms", B.head().backward_ms(), true, Max},
+           RealRule{"optimizer_ms", B.optimizer_ms(), true, Max},
+       })
+    if (llvm::Error E = check(Src, R))
+      return E;
+  return llvm::Error::success();
+}
+
+/// The model, cluster and profile a plan carries get the checks of their
+/// own files: passes re-run on the plan (pfc opt) and pfc-run build on them.
+llvm::Error checkPlanInputs(const Source &Src, const proto::Plan &Plan) {
+  if (llvm::Error E = checkModel(*Src.nested("model"), Plan.model()))
+    return E;
+  if (llvm::Error E = checkCluster(*Src.nested("cluster"), Plan.cluster(), &Plan.model()))
+    return E;
+  if (Plan.options().has_profile())
+    return checkProfile(*Src.nested("options")->nested("profile"), Plan.options().profile());
+  return llvm::Error::success();
+}
+
 llvm::Error checkPlanVersion(const Source &Src, const proto::Plan &Plan) {
   int32_t V = Plan.version();
   if (V == PlanVersion)
@@ -699,7 +769,7 @@ llvm::Expected<proto::Cluster> loadCluster(const std::string &NameOrPath,
   return C;
 }
 
-llvm::Expected<Program> loadPlan(const std::string &Path) {
+llvm::Expected<Program> loadPlan(const std::string &Path, PlanChecks Checks) {
   llvm::Expected<PlanFormat> Format = planFormatFor(Path);
   if (!Format)
     return Format.takeError();
@@ -776,6 +846,11 @@ llvm::Expected<Program> loadPlan(const std::string &Path) {
     llvm::consumeError(std::move(E));
     return checkPlanOptions(Locate(), Plan);
   }
+  if (Checks == PlanChecks::Costs)
+    if (llvm::Error E = checkPlanInputs(Src, Plan)) {
+      llvm::consumeError(std::move(E));
+      return checkPlanInputs(Locate(), Plan);
+    }
   llvm::Expected<Program> P = fromPlan(Plan, Path);
   if (P || *Format != PlanFormat::Text)
     return P;

@@ -38,9 +38,16 @@ llvm::Expected<proto::Cluster> loadCluster(const std::string &NameOrPath,
 /// The row of \p Path whose bs equals \p MicroBatchSize. Every row is
 /// checked, not only that one.
 llvm::Expected<proto::BlockProfile> loadProfile(const std::string &Path, int32_t MicroBatchSize);
+/// What a plan's reader needs checked beyond its structure (ids, streams,
+/// tasks): Schedule reads the tasks alone (dumps, the verifier); Costs also
+/// uses the model, cluster and profile the plan carries, which then get the
+/// checks of their own files (passes that cost work, pfc-run's model).
+enum class PlanChecks { Schedule, Costs };
+
 /// A plan file (.pb, .textproto or .json) converted to the IR; errors in a
 /// text plan point at the offending field's line and column.
-llvm::Expected<Program> loadPlan(const std::string &Path);
+llvm::Expected<Program> loadPlan(const std::string &Path,
+                                 PlanChecks Checks = PlanChecks::Costs);
 
 /// Checks before any work that \p Path (given with \p Flag) can be written:
 /// not a directory, and in an existing directory. "-" is standard output.
