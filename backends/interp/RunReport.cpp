@@ -150,6 +150,16 @@ BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<doubl
       Sum += Per[L];
     return Sum;
   };
+  // Under ZeRO each copy of a stage updates its shard, 1/n of the stage's
+  // parameters for n copies (the stages holding the same layers).
+  std::map<std::pair<int32_t, int32_t>, int32_t> Copies;
+  for (const Stage &St : P.Stages)
+    ++Copies[{St.LayerBegin, St.LayerEnd}];
+  auto UpdatedParams = [&](int32_t S) {
+    const Stage &St = P.Stages[S];
+    const double Shards = P.Options.zero() > 0 ? Copies[{St.LayerBegin, St.LayerEnd}] : 1;
+    return static_cast<double>(StageParams[S]) / Shards;
+  };
   double F = 0, B = 0, FAlone = 0, BAlone = 0, Opt = 0, OptParams = 0;
   double Kron = 0, Inv = 0, Prec = 0, PrecBlocks = 0;
   std::set<std::tuple<int32_t, int32_t, int32_t>> KronUnits; // (stage, layer, mb)
@@ -166,7 +176,7 @@ BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<doubl
     case proto::BACKWARD: B += Ms[I], BAlone += AloneSum(Alone.Backward, St); break;
     case proto::OPTIMIZER_STEP:
       if (Tk.Stage >= 0 && static_cast<size_t>(Tk.Stage) < StageParams.size())
-        Opt += Ms[I], OptParams += static_cast<double>(StageParams[Tk.Stage]);
+        Opt += Ms[I], OptParams += UpdatedParams(Tk.Stage);
       break;
     // K-FAC work runs once per refresh cycle: a task's mean is its cost.
     case proto::CURVATURE_A: case proto::CURVATURE_B:

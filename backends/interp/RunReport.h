@@ -54,7 +54,8 @@ struct BlockTimes {
 /// the tasks' measured sum to the sum the layers alone predict for them
 /// (running beside the other devices' threads is slower than alone).
 /// Optimizer: the OPTIMIZER_STEP tasks' time per parameter (\p StageParams:
-/// parameters per stage) times \p BlockParams.
+/// parameters per stage; under ZeRO a step updates its shard, the stage's
+/// parameters over its copies) times \p BlockParams.
 BlockTimes measureBlockTimes(const Program &P, std::span<const std::vector<double>> TaskMs,
                              const LayerTimes &Alone, std::span<const int64_t> StageParams,
                              int64_t BlockParams);

@@ -90,6 +90,27 @@ TEST_CASE("measureBlockTimes splits stage times by the layers' times alone") {
   CHECK(Table.find("36.000") != std::string::npos);
 }
 
+TEST_CASE("measureBlockTimes: under ZeRO an optimizer step updates its shard") {
+  // The same stages held twice (two copies each, as a D = 2 plan expanded
+  // for pfc-run): each copy's step updates half its stage's parameters, so
+  // 1 ms per step is 1 ms per 50 (resp. 150) parameters, not per 100 (300).
+  Program P = plan();
+  P.Stages.push_back(P.Stages[0]);
+  P.Stages.push_back(P.Stages[1]);
+  P.Options.set_zero(1);
+  const std::vector<int64_t> StageParams = {100, 300, 100, 300};
+  std::vector<std::vector<double>> TaskMs(1, std::vector<double>(P.Tasks.size(), -1));
+  for (size_t I = 0; I < P.Tasks.size(); ++I)
+    if (P.Tasks[I].Kind == proto::OPTIMIZER_STEP)
+      TaskMs[0][I] = P.Tasks[I].Stage == 0 ? 0.5 : 1.5;
+  LayerTimes Alone;
+  Alone.Forward = Alone.Backward = {1, 1, 1, 1, 1, 1};
+  CHECK(measureBlockTimes(P, TaskMs, Alone, StageParams, 50).Optimizer ==
+        doctest::Approx(0.5)); // 2 ms / 200 parameters x 50
+  P.Options.set_zero(0);       // whole stages: half the time per parameter
+  CHECK(measureBlockTimes(P, TaskMs, Alone, StageParams, 50).Optimizer == doctest::Approx(0.25));
+}
+
 TEST_CASE("the profile row has PipeFisher's columns, then pfc's") {
   ModelConfig C;
   C.Hidden = 8, C.Ffn = 16, C.Heads = 2, C.Seq = 4, C.MicroBatch = 2;
