@@ -31,6 +31,11 @@
 //       stream) are acyclic, so every task can start. Cycle tasks are ordered
 //       by their dependencies only, as the simulator does: their place in a
 //       stream list does not say in which step of the cycle they run.
+//   D2. D1 still holds when the copies of each per-step collective start
+//       together (a rendezvous, as NCCL's collectives behave): copies are
+//       the tasks of one kind on the collective streams of stages holding
+//       the same layers, the k-th of each stream. So devices run the
+//       collectives they share in one order.
 // pipeline coverage (VerifyPipeline.cpp; once the program has tasks)
 //   P1. options.microbatches N >= 1; every F and B has a micro-batch in [0, N).
 //   P2. Every micro-batch runs through exactly one pipeline (Chimera splits

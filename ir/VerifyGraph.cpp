@@ -1,16 +1,22 @@
 //===- VerifyGraph.cpp - send/recv matching and deadlock freedom -----------===//
 //
-// Invariants C1, C2 and D1 of Verifier.cpp. The deadlock check is Kahn's
-// algorithm over dependency edges plus stream order, O(tasks + edges); it
-// lives here rather than reusing the simulator's topological order because
-// the ir library must not depend on passes. On a deadlock it names a cycle:
-// every task that can never start has a predecessor that can never start
-// either, so walking back from one must close a cycle.
+// Invariants C1, C2, D1 and D2 of Verifier.cpp. The deadlock check is
+// Kahn's algorithm over dependency edges plus stream order, O(tasks +
+// edges); it lives here rather than reusing the simulator's topological
+// order because the ir library must not depend on passes. It runs once with
+// the copies of each per-step collective held back until all of them are
+// ready (a rendezvous, D2): merging only adds constraints, so when that
+// succeeds D1 holds too; when it fails, a plain run tells D1's cycle from
+// D2's disagreement. On a D1 deadlock it names a cycle: every task that can
+// never start has a predecessor that can never start either, so walking
+// back from one must close a cycle.
 //
 //===----------------------------------------------------------------------===//
 #include "VerifierImpl.h"
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 namespace pfc::verifier {
 
@@ -98,15 +104,15 @@ llvm::Error Checker::checkDeadlock() {
     }
   }
   // Successors: Preds transposed (Kahn needs no sorted lists).
-  std::vector<int32_t> InDegree(N, 0), SuccBegin(N + 1, 0);
+  std::vector<int32_t> BaseInDegree(N, 0), SuccBegin(N + 1, 0);
   std::vector<TaskId> Succs(Preds.Targets.size());
   for (TaskId From : Preds.Targets)
     ++SuccBegin[From + 1];
   for (TaskId T = 0; T < N; ++T) {
     SuccBegin[T + 1] += SuccBegin[T];
-    InDegree[T] += Preds.Offsets[T + 1] - Preds.Offsets[T];
+    BaseInDegree[T] += Preds.Offsets[T + 1] - Preds.Offsets[T];
     if (Next[T] != NoTask)
-      ++InDegree[Next[T]];
+      ++BaseInDegree[Next[T]];
   }
   {
     std::vector<int32_t> Fill(SuccBegin.begin(), SuccBegin.end() - 1);
@@ -114,21 +120,102 @@ llvm::Error Checker::checkDeadlock() {
       for (TaskId From : Preds.of(To))
         Succs[Fill[From]++] = To;
   }
+
+  // D2 groups: the copies of a per-step collective are the tasks of its
+  // kind, on the collective streams of different devices, of stages holding
+  // the same layers, the k-th such task of each stream (ZeRO-3 gathers a
+  // stage several times a step).
+  std::vector<int32_t> Group(N, -1);
+  std::vector<std::vector<TaskId>> Members;
+  {
+    std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> Ids;
+    for (int32_t D = 0; D < P.numDevices(); ++D) {
+      std::map<std::tuple<int32_t, int32_t, int32_t>, int32_t> Seen;
+      for (TaskId T : P.stream(D, proto::COLLECTIVE)) {
+        const Task &Tk = P.Tasks[T];
+        if (isCycle(T) || Tk.Stage < 0)
+          continue;
+        const Stage &St = P.Stages[Tk.Stage];
+        const int32_t K = Seen[{Tk.Kind, St.LayerBegin, St.LayerEnd}]++;
+        auto [It, New] = Ids.try_emplace({Tk.Kind, St.LayerBegin, St.LayerEnd, K},
+                                         static_cast<int32_t>(Members.size()));
+        if (New)
+          Members.emplace_back();
+        Members[It->second].push_back(T);
+        Group[T] = It->second;
+      }
+    }
+    for (TaskId T = 0; T < N; ++T)
+      if (Group[T] >= 0 && Members[Group[T]].size() < 2)
+        Group[T] = -1;
+  }
+
+  std::vector<int32_t> InDegree;
   std::vector<TaskId> Ready;
   Ready.reserve(N);
-  for (TaskId T = 0; T < N; ++T)
-    if (InDegree[T] == 0)
-      Ready.push_back(T);
-  for (size_t Head = 0; Head < Ready.size(); ++Head) {
-    TaskId T = Ready[Head];
-    for (int32_t I = SuccBegin[T]; I < SuccBegin[T + 1]; ++I)
-      if (--InDegree[Succs[I]] == 0)
-        Ready.push_back(Succs[I]);
-    if (Next[T] != NoTask && --InDegree[Next[T]] == 0)
-      Ready.push_back(Next[T]);
-  }
-  if (static_cast<int32_t>(Ready.size()) == N)
+  std::vector<int32_t> GroupReady(Members.size(), 0);
+  auto Kahn = [&](bool Rendezvous) {
+    InDegree = BaseInDegree;
+    Ready.clear();
+    std::fill(GroupReady.begin(), GroupReady.end(), 0);
+    auto Free = [&](TaskId T) {
+      const int32_t G = Rendezvous ? Group[T] : -1;
+      if (G < 0)
+        Ready.push_back(T);
+      else if (++GroupReady[G] == static_cast<int32_t>(Members[G].size()))
+        Ready.insert(Ready.end(), Members[G].begin(), Members[G].end());
+    };
+    for (TaskId T = 0; T < N; ++T)
+      if (InDegree[T] == 0)
+        Free(T);
+    for (size_t Head = 0; Head < Ready.size(); ++Head) {
+      TaskId T = Ready[Head];
+      for (int32_t I = SuccBegin[T]; I < SuccBegin[T + 1]; ++I)
+        if (--InDegree[Succs[I]] == 0)
+          Free(Succs[I]);
+      if (Next[T] != NoTask && --InDegree[Next[T]] == 0)
+        Free(Next[T]);
+    }
+    return static_cast<int32_t>(Ready.size()) == N;
+  };
+  const bool AnyGroup = std::any_of(Group.begin(), Group.end(), [](int32_t G) { return G >= 0; });
+  if (Kahn(AnyGroup))
     return llvm::Error::success();
+  if (AnyGroup && Kahn(false)) {
+    // D2: name a collective some of whose copies are ready (they wait at the
+    // head of their streams) while another is not, and what holds it.
+    Kahn(true);
+    std::vector<char> Done(N, 0);
+    for (TaskId T : Ready)
+      Done[T] = 1;
+    for (const std::vector<TaskId> &G : Members) {
+      auto Waiting = std::find_if(G.begin(), G.end(), [&](TaskId T) { return InDegree[T] == 0; });
+      auto Held = std::find_if(G.begin(), G.end(), [&](TaskId T) { return InDegree[T] > 0; });
+      if (G.size() < 2 || Done[G.front()] || Waiting == G.end() || Held == G.end())
+        continue;
+      TaskId Behind = NoTask;
+      for (TaskId Q : Preds.of(*Held))
+        if (!Done[Q]) {
+          Behind = Q;
+          break;
+        }
+      if (Behind == NoTask)
+        for (TaskId Q = 0; Q < N; ++Q)
+          if (Next[Q] == *Held) {
+            Behind = Q;
+            break;
+          }
+      return report(Invariant::Deadlock,
+                    fmt::format("the copies of a collective never meet: {} is ready, but its "
+                                "copy {} never is (it waits for {}); devices must run the "
+                                "collectives they share in one order",
+                                describe(*Waiting), describe(*Held), describe(Behind)));
+    }
+    return report(Invariant::Deadlock,
+                  fmt::format("the copies of some collective never all become ready ({} tasks "
+                              "can never start); devices must run their collectives in one order",
+                              N - static_cast<int32_t>(Ready.size())));
+  }
 
   // Stuck tasks keep InDegree > 0. Walk back from the lowest one along the
   // lowest stuck predecessor until a task repeats: that closes a cycle.

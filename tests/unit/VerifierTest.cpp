@@ -270,6 +270,29 @@ TEST_CASE("verify: sends matched by receives") {
   }
 }
 
+TEST_CASE("verify: devices run the collectives they share in one order") {
+  // Chimera, 4 devices: device 0 holds stage 0 of the down pipeline and the
+  // up pipeline's copy of stage 3 (device 3 the reverse), so both run the
+  // gradient all-reduces of layers [0, 1) and [3, 4), which must meet.
+  Program P = build(proto::CHIMERA, 4, 4, "schedule-chimera,insert-comm,dp-sync");
+  CHECK(verify(P) == "");
+  auto &Mine = P.stream(0, proto::COLLECTIVE);
+  const auto &Theirs = P.stream(3, proto::COLLECTIVE);
+  REQUIRE(Mine.size() == 2);
+  REQUIRE(Theirs.size() == 2);
+  auto Layers = [&](TaskId T) { return P.Stages[P.Tasks[T].Stage].LayerBegin; };
+  CHECK(Layers(Mine[0]) == Layers(Theirs[0])); // one order on both
+  CHECK(Layers(Mine[1]) == Layers(Theirs[1]));
+  std::swap(Mine[0], Mine[1]);
+  // Each device's order alone is fine (D1); only the rendezvous is stuck.
+  CHECK(verify(P) ==
+        error("deadlock", "the copies of a collective never meet: task 88 (all-reduce stage 0 "
+                          "on device 0) is ready, but its copy task 92 (all-reduce stage 4 on "
+                          "device 3) never is (it waits for task 80 (all-reduce stage 3 on "
+                          "device 3)); devices must run the collectives they share in one "
+                          "order"));
+}
+
 TEST_CASE("verify: deadlock names a cycle of dependencies and stream order") {
   Program P = build(proto::ONE_F_ONE_B, 2, 2, "schedule-1f1b");
   {
