@@ -111,6 +111,15 @@ cl::opt<double> DampingOpt("kfac-damping", cl::desc("K-FAC damping lambda (defau
 cl::opt<double> KlClipOpt("kfac-kl-clip",
                           cl::desc("K-FAC KL clip kappa (default 0.001; 0: no clip)"),
                           cl::init(0.001), cl::cat(Category));
+cl::opt<double> DecayOpt("kfac-decay",
+                         cl::desc("K-FAC factors' running-average decay rho, in [0, 1) "
+                                  "(default 0.95)"),
+                         cl::init(0.95), cl::cat(Category));
+cl::opt<bool> KfacEmbeddingOpt(
+    "kfac-embedding",
+    cl::desc("K-FAC also preconditions the embedding tables (diagonal A: lookup counts); "
+             "one pipeline, cpu backend"),
+    cl::cat(Category));
 
 /// The K-FAC options of the command line (both backends).
 KfacOptions kfacOptions() {
@@ -118,6 +127,7 @@ KfacOptions kfacOptions() {
   O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
   O.Damping = DampingOpt;
   O.KlClip = KlClipOpt > 0 ? KlClipOpt.getValue() : 1e300;
+  O.Decay = DecayOpt;
   O.PlanDriven = true;
   return O;
 }
@@ -157,6 +167,9 @@ llvm::Expected<Setup> prepare() {
   if (!(DampingOpt > 0))
     return userError("pfc-run: error: --kfac-damping must be positive (got {})",
                      DampingOpt.getValue());
+  if (!(DecayOpt >= 0 && DecayOpt < 1))
+    return userError("pfc-run: error: --kfac-decay must be in [0, 1) (got {})",
+                     DecayOpt.getValue());
   if (KlClipOpt < 0)
     return userError("pfc-run: error: --kfac-kl-clip must not be negative (got {})",
                      KlClipOpt.getValue());
@@ -187,6 +200,20 @@ llvm::Expected<Setup> prepare() {
   if (LayersOpt > 0)
     if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
       return E;
+  if (KfacEmbeddingOpt && S.Opt != OptKind::Kfac)
+    return userError("pfc-run: error: --kfac-embedding needs K-FAC (a K-FAC plan, --optimizer "
+                     "kfac)");
+  if (KfacEmbeddingOpt && BackendOpt == Backend::Cuda)
+    return userError("pfc-run: error: --kfac-embedding is not available with --backend cuda "
+                     "yet");
+  if (KfacEmbeddingOpt && (S.Plan.numPipelines() > 1 || S.Plan.Options.data_parallel() > 1))
+    return userError("pfc-run: error: --kfac-embedding needs a plan with one pipeline (the "
+                     "embedding's factors are not all-reduced); {} has {}",
+                     PlanPath.getValue(),
+                     S.Plan.numPipelines() > 1
+                         ? fmt::format("{} pipelines", S.Plan.numPipelines())
+                         : fmt::format("{} data-parallel replicas",
+                                       S.Plan.Options.data_parallel()));
   S.DataParallel = std::max(1, S.Plan.Options.data_parallel());
   llvm::Expected<Program> Replicated = expandDataParallel(S.Plan);
   if (!Replicated)
@@ -242,7 +269,10 @@ template <typename T> llvm::Error train(Setup &S) {
     } else {
       const KfacOptions O = kfacOptions();
       auto Blocks = M.linears(std::max(St.LayerBegin, 1), std::min(St.LayerEnd, C.Layers + 1));
-      Opts.push_back(std::make_unique<KfacOptimizer<T>>(Params, Blocks, O));
+      auto K = std::make_unique<KfacOptimizer<T>>(Params, Blocks, O);
+      if (KfacEmbeddingOpt && St.LayerBegin == 0)
+        K->setEmbedding(&M.Embed);
+      Opts.push_back(std::move(K));
     }
     Exec->setOptimizer(Id, Opts.back().get());
   }
@@ -320,6 +350,7 @@ template <typename T> llvm::Error train(Setup &S) {
     M.backward(0, M.numLayers(), -1, {}, T(1));
     for (Linear<T> *L : M.linears())
       L->CurvatureInputs.clear(), L->CurvatureGrads.clear();
+    M.Embed.CurvatureIds.clear(), M.Embed.CurvatureGrads.clear();
     Valid.Points.emplace_back(StepsOpt, static_cast<double>(Loss[0]));
     llvm::outs() << fmt::format("valid loss={:.6f} ({} held-out windows)\n", Loss[0], B.Sequences);
   }

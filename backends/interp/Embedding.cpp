@@ -36,6 +36,10 @@ template <typename T> void Embedding<T>::backward(int32_t Mb, const Tensor<T> &D
       Token.Grad.at(Tokens[static_cast<size_t>(R)], J) += DY.at(R, J);
       Position.Grad.at(R % Seq, J) += DY.at(R, J);
     }
+  if (SaveForCurvature) {
+    CurvatureIds.put(Mb, std::move(Tokens));
+    CurvatureGrads.put(Mb, DY);
+  }
 }
 
 template class Embedding<float>;

@@ -2,7 +2,9 @@
 //
 // Layer 0 of the model: row r = b·Seq + t of the output is
 // Token[tokens[r]] + Position[t]. Its input is token ids, not a tensor, which
-// is why it is the one layer without an input gradient.
+// is why it is the one layer without an input gradient. With
+// SaveForCurvature (K-FAC on the embedding, KfacOptimizer.h) the backward
+// also keeps each micro-batch's ids and output gradient.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EMBEDDING_H
@@ -25,6 +27,12 @@ public:
   /// Scatter-adds dY into the tables' gradients; frees \p Mb's saved ids.
   void backward(int32_t Mb, const Tensor<T> &DY);
   ParamList<T> params() { return {&Token, &Position}; }
+  int64_t vocab() const { return Token.Value.rows(); }
+  int64_t seq() const { return Position.Value.rows(); }
+
+  bool SaveForCurvature = false;
+  MicrobatchStore<std::vector<int32_t>> CurvatureIds;
+  MicrobatchStore<Tensor<T>> CurvatureGrads;
 
   Param<T> Token;    ///< [Vocab, Hidden]
   Param<T> Position; ///< [Seq, Hidden]

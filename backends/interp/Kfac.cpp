@@ -181,6 +181,57 @@ template <typename T> void sumReplicaFactors(const std::vector<KfacFactors<T> *>
     F->SumA = Sum.SumA, F->SumG = Sum.SumG, F->RowsA = Sum.RowsA, F->RowsG = Sum.RowsG;
 }
 
+template <typename T>
+EmbeddingFactors<T>::EmbeddingFactors(int64_t Entries, int64_t Hidden)
+    : SumA(Tensor<T>::vector(Entries)), SumG(Tensor<T>::matrix(Hidden, Hidden)) {}
+
+template <typename T>
+void accumulateEmbeddingA(EmbeddingFactors<T> &F, const std::vector<int32_t> &Index) {
+  for (int32_t I : Index) {
+    assert(I >= 0 && I < F.SumA.numel() && "accumulateEmbeddingA: index out of range");
+    F.SumA[I] += T(1);
+  }
+  F.RowsA += static_cast<int64_t>(Index.size());
+}
+
+template <typename T>
+void accumulateEmbeddingG(EmbeddingFactors<T> &F, const Tensor<T> &DY, T Scale) {
+  assert(DY.cols() == F.SumG.rows() && "accumulateEmbeddingG: gradient width differs");
+  gram(DY.rows(), DY.cols(), T(1) / (Scale * Scale), DY.data(), DY.cols(), T(1), F.SumG.data());
+  F.RowsG += DY.rows();
+}
+
+template <typename T> void updateEmbeddingAverages(EmbeddingFactors<T> &F, double Decay) {
+  fold(F.A, F.SumA, F.RowsA, Decay);
+  fold(F.G, F.SumG, F.RowsG, Decay);
+  F.HasAverage = !F.A.empty() && !F.G.empty();
+}
+
+template <typename T> bool invertEmbeddingFactors(EmbeddingFactors<T> &F, double Lambda) {
+  assert(F.HasAverage && "invertEmbeddingFactors: no curvature yet");
+  double MeanA = 0;
+  for (int64_t I = 0; I < F.A.numel(); ++I)
+    MeanA += static_cast<double>(F.A[I]);
+  MeanA /= static_cast<double>(F.A.numel());
+  const double MeanG = trace(F.G) / static_cast<double>(F.G.rows());
+  const double Pi = MeanA > 0 && MeanG > 0 ? std::sqrt(MeanA / MeanG) : 1.0;
+  const double Root = std::sqrt(Lambda);
+  F.AInv = Tensor<T>(F.A.shape());
+  for (int64_t I = 0; I < F.A.numel(); ++I)
+    F.AInv[I] = static_cast<T>(1.0 / (static_cast<double>(F.A[I]) + Pi * Root));
+  F.HasInverse = dampedInverse(F.G, Root / Pi, F.GInv);
+  return F.HasInverse;
+}
+
+template <typename T>
+Tensor<T> preconditionEmbedding(const EmbeddingFactors<T> &F, const Tensor<T> &V) {
+  Tensor<T> Delta = matmul(V, Trans::No, F.GInv, Trans::No);
+  for (int64_t R = 0; R < Delta.rows(); ++R)
+    for (int64_t C = 0; C < Delta.cols(); ++C)
+      Delta.at(R, C) *= F.AInv[R];
+  return Delta;
+}
+
 #define PFC_KFAC_INSTANTIATE(T)                                                              \
   template struct KfacFactors<T>;                                                            \
   template void accumulateA(KfacFactors<T> &, const Tensor<T> &);                            \
@@ -195,7 +246,13 @@ template <typename T> void sumReplicaFactors(const std::vector<KfacFactors<T> *>
   template bool invertFactors(KfacFactors<T> &, double);                                     \
   template Tensor<T> precondition(const Tensor<T> &, const Tensor<T> &, const Tensor<T> &);  \
   template Tensor<T> joinWeightBias(const Tensor<T> &, const Tensor<T> *);                   \
-  template void splitWeightBias(const Tensor<T> &, Tensor<T> &, Tensor<T> *);
+  template void splitWeightBias(const Tensor<T> &, Tensor<T> &, Tensor<T> *);                \
+  template struct EmbeddingFactors<T>;                                                       \
+  template void accumulateEmbeddingA(EmbeddingFactors<T> &, const std::vector<int32_t> &);   \
+  template void accumulateEmbeddingG(EmbeddingFactors<T> &, const Tensor<T> &, T);           \
+  template void updateEmbeddingAverages(EmbeddingFactors<T> &, double);                      \
+  template bool invertEmbeddingFactors(EmbeddingFactors<T> &, double);                       \
+  template Tensor<T> preconditionEmbedding(const EmbeddingFactors<T> &, const Tensor<T> &);
 PFC_KFAC_INSTANTIATE(float)
 PFC_KFAC_INSTANTIATE(double)
 #undef PFC_KFAC_INSTANTIATE

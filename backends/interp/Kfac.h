@@ -109,6 +109,41 @@ Tensor<T> precondition(const Tensor<T> &GInv, const Tensor<T> &V, const Tensor<T
 /// layers; 1 when the sum is not positive.
 double klClipFactor(double SumDeltaDotV, double Lr, double Kappa);
 
+/// K-FAC for an embedding table looked up by index (the token table by
+/// token id, the position table by position). A lookup is a Linear layer
+/// whose input is one-hot, so its A factor is diagonal: aᵥ = (rows that
+/// looked up entry v) / R, kept as a vector; G is a Linear layer's,
+/// (1/R) Σ ĝĝᵀ over the table's output gradients. π-damping as above with
+/// tr A / dim A = mean of a; Δ = diag(a + π√λ)⁻¹ V (G + (√λ/π) I)⁻¹ for the
+/// table's gradient V ([entries, hidden]): rarely seen rows move further,
+/// which is what first-order methods (Adam's per-coordinate scale aside)
+/// lack on a language model's long-tailed tokens.
+template <typename T> struct EmbeddingFactors {
+  Tensor<T> SumA, SumG; ///< counts per entry [entries]; Σ ĝĝᵀ
+  int64_t RowsA = 0, RowsG = 0;
+  Tensor<T> A, G;
+  bool HasAverage = false;
+  Tensor<T> AInv, GInv; ///< 1 / (aᵥ + π√λ) [entries]; (G + (√λ/π) I)⁻¹
+  bool HasInverse = false;
+
+  EmbeddingFactors(int64_t Entries, int64_t Hidden);
+};
+
+/// SumA[Index[r]] += 1 for each row r; RowsA += rows.
+template <typename T>
+void accumulateEmbeddingA(EmbeddingFactors<T> &F, const std::vector<int32_t> &Index);
+/// SumG += Σ ĝĝᵀ with ĝ = row of \p DY / \p Scale; RowsG += rows.
+template <typename T>
+void accumulateEmbeddingG(EmbeddingFactors<T> &F, const Tensor<T> &DY, T Scale);
+/// Running averages with decay \p Decay, as updateAverages.
+template <typename T> void updateEmbeddingAverages(EmbeddingFactors<T> &F, double Decay);
+/// Damped inverses with π-damping and strength \p Lambda. False when G
+/// cannot be inverted.
+template <typename T> bool invertEmbeddingFactors(EmbeddingFactors<T> &F, double Lambda);
+/// Δ = diag(AInv) V GInv for the table's gradient \p V ([entries, hidden]).
+template <typename T>
+Tensor<T> preconditionEmbedding(const EmbeddingFactors<T> &F, const Tensor<T> &V);
+
 /// [W | b] as one [out, in+1] matrix (just W without a bias).
 template <typename T> Tensor<T> joinWeightBias(const Tensor<T> &W, const Tensor<T> *B);
 /// Splits [W | b] back into \p W and \p B (if non-null).

@@ -24,6 +24,53 @@ KfacOptimizer<T>::KfacOptimizer(ParamList<T> Ps, std::vector<Linear<T> *> Ls,
   Pending.resize(Layers.size());
 }
 
+template <typename T> void KfacOptimizer<T>::setEmbedding(Embedding<T> *E) {
+  Embed = E;
+  E->SaveForCurvature = true;
+  const int64_t Hidden = E->Token.Value.cols();
+  EmbedFactors.clear();
+  EmbedFactors.emplace_back(E->vocab(), Hidden);
+  EmbedFactors.emplace_back(E->seq(), Hidden);
+  for (size_t I = 0; I < 2; ++I) {
+    Param<T> *P = I == 0 ? &E->Token : &E->Position;
+    auto It = std::find(Params.begin(), Params.end(), P);
+    assert(It != Params.end() && "embedding parameter missing from the parameter list");
+    EmbedParams[I] = static_cast<int64_t>(It - Params.begin());
+  }
+}
+
+template <typename T> void KfacOptimizer<T>::embeddingDirections(bool Refresh) {
+  EmbeddingFactors<T> &Tok = EmbedFactors[0], &Pos = EmbedFactors[1];
+  const std::vector<int32_t> Mbs = Embed->CurvatureGrads.keys();
+  int64_t Rows = 0;
+  for (int32_t Mb : Mbs)
+    Rows += Embed->CurvatureGrads.get(Mb).rows();
+  for (int32_t Mb : Mbs) {
+    std::vector<int32_t> Ids = Embed->CurvatureIds.take(Mb);
+    Tensor<T> DY = Embed->CurvatureGrads.take(Mb);
+    std::vector<int32_t> Positions(Ids.size());
+    for (size_t R = 0; R < Ids.size(); ++R)
+      Positions[R] = static_cast<int32_t>(R % static_cast<size_t>(Embed->seq()));
+    accumulateEmbeddingA(Tok, Ids);
+    accumulateEmbeddingA(Pos, Positions);
+    accumulateEmbeddingG(Tok, DY, T(1) / static_cast<T>(Rows));
+  }
+  // Both tables' outputs are the embedding's output: one G.
+  Pos.SumG = Tok.SumG, Pos.RowsG = Tok.RowsG;
+  for (size_t I = 0; I < 2; ++I) {
+    EmbeddingFactors<T> &F = EmbedFactors[I];
+    updateEmbeddingAverages(F, Opts.Decay);
+    if (F.HasAverage && (Refresh || !F.HasInverse))
+      invertEmbeddingFactors(F, Opts.Damping);
+    if (!F.HasInverse)
+      continue;
+    Tensor<T> &Dir = Prepared[static_cast<size_t>(EmbedParams[I])];
+    const Tensor<T> &V = Params[static_cast<size_t>(EmbedParams[I])]->Grad;
+    Dir = preconditionEmbedding(F, V);
+    SumDeltaDotV += dot(Dir, V);
+  }
+}
+
 template <typename T> void KfacOptimizer<T>::curvatureA(size_t Layer, int32_t Mb) {
   accumulateA(Factors[Layer], Layers[Layer]->CurvatureInputs.take(Mb));
 }
@@ -66,6 +113,10 @@ template <typename T> void KfacOptimizer<T>::directions(bool Refresh) {
                     B >= 0 ? &Prepared[static_cast<size_t>(B)] : nullptr);
     Preconditioned.push_back(I);
   }
+  if (Embed) {
+    embeddingDirections(Opts.PlanDriven ? EmbedRefresh : Refresh);
+    EmbedRefresh = false;
+  }
 }
 
 template <typename T> void KfacOptimizer<T>::prepare() { directions(false); }
@@ -87,6 +138,11 @@ template <typename T> void KfacOptimizer<T>::stepWithClip(double Nu) {
         for (int64_t J = 0; J < Prepared[static_cast<size_t>(Idx)].numel(); ++J)
           Prepared[static_cast<size_t>(Idx)][J] *= static_cast<T>(Clip);
   }
+  if (Embed)
+    for (size_t I = 0; I < 2; ++I)
+      if (EmbedFactors[I].HasInverse)
+        for (T &V : Prepared[static_cast<size_t>(EmbedParams[I])].storage())
+          V *= static_cast<T>(Clip);
   for (size_t I = 0; I < Params.size(); ++I)
     momentumUpdate(*Params[I], Prepared[I], Bufs[I], Opts.Sgd);
   Prepared.clear();
@@ -99,11 +155,13 @@ template <typename T> void KfacOptimizer<T>::invertPending(size_t Layer) {
 }
 
 template <typename T> void KfacOptimizer<T>::activatePending() {
+  EmbedRefresh = true;
   for (size_t I = 0; I < Layers.size(); ++I)
     interp::activatePending(Factors[I], Pending[I]);
 }
 
 template <typename T> void KfacOptimizer<T>::refreshAll() {
+  EmbedRefresh = true;
   for (KfacFactors<T> &F : Factors) {
     updateAverages(F, Opts.Decay);
     if (F.HasAverage)

@@ -5,8 +5,19 @@
 // then every RefreshInterval steps) recompute the π-damped Cholesky inverses;
 // precondition every K-FAC layer's gradient Δ = G⁻¹ [dW | db] A⁻¹; scale all
 // Δ by one KL-clip factor ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))); then update
-// with SGD + momentum. Parameters outside the K-FAC layers (embeddings,
-// LayerNorm) and layers without an inverse yet take the plain gradient.
+// with SGD + momentum. Parameters outside the K-FAC layers (LayerNorm, and
+// the embedding unless setEmbedding) and layers without an inverse yet take
+// the plain gradient.
+//
+// Embedding (setEmbedding, pfc-run --kfac-embedding): the token and position
+// tables are preconditioned with a diagonal A (EmbeddingFactors, Kfac.h)
+// on the stage that holds them, outside the plan's tasks (the plan has none
+// for layer 0): each step folds the step's ids and output gradients (saved
+// by the embedding's backward) into the averages; the inverses are
+// recomputed when a refresh is due (plan-driven: when the plan's inverses
+// are activated or refreshed). Its Δ joins the KL clip. The step's row
+// count R (the loss scale is 1/R, Loss.h) is that of the saved micro-batches,
+// so the stage must see every micro-batch of the step (one pipeline).
 //
 // Curvature comes from the micro-batches' saved inputs and output gradients
 // (Linear::SaveForCurvature, set by the constructor): the plan's CURVATURE_A
@@ -26,11 +37,13 @@
 #ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
 #define PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
 
+#include "Embedding.h"
 #include "Kfac.h"
 #include "Linear.h"
 #include "Optimizer.h"
 
 #include <algorithm>
+#include <array>
 
 namespace pfc::interp {
 
@@ -55,6 +68,13 @@ public:
   KfacOptimizer(ParamList<T> Params, std::vector<Linear<T> *> Layers, const KfacOptions &O);
 
   std::string_view name() const override { return "kfac"; }
+  /// Also preconditions \p E's tables (see above); their parameters must be
+  /// among the optimizer's.
+  void setEmbedding(Embedding<T> *E);
+  /// The token table's factors and the position table's (setEmbedding).
+  const EmbeddingFactors<T> *embeddingFactors(bool Position = false) const {
+    return EmbedFactors.empty() ? nullptr : &EmbedFactors[Position];
+  }
   /// A += āāᵀ over micro-batch \p Mb's saved input of layer \p Layer.
   void curvatureA(size_t Layer, int32_t Mb);
   /// G += ĝĝᵀ over \p Mb's saved output gradient, made with loss scale \p Scale.
@@ -110,8 +130,17 @@ private:
   std::vector<Tensor<T>> Prepared;
   std::vector<size_t> Preconditioned;
 
+  /// The embedding (setEmbedding): its factors (token, position), the
+  /// index in Params of each table, and whether the next step re-inverts.
+  Embedding<T> *Embed = nullptr;
+  std::vector<EmbeddingFactors<T>> EmbedFactors;
+  std::array<int64_t, 2> EmbedParams{-1, -1};
+  bool EmbedRefresh = false;
+
   /// Fills Prepared, Preconditioned and SumDeltaDotV.
   void directions(bool Refresh);
+  /// The embedding's part of directions().
+  void embeddingDirections(bool Refresh);
 };
 
 extern template class KfacOptimizer<float>;

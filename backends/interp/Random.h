@@ -20,11 +20,15 @@ namespace pfc::interp {
 class Rng {
 public:
   explicit Rng(uint64_t Seed) : State(Seed) {}
-  /// An independent stream for sub-stream \p Index of \p Seed.
+  /// An independent stream for sub-stream \p Index of \p Seed. It starts
+  /// from a mixed state (one SplitMix64 output), not from
+  /// Seed ^ γ·(Index + 1) itself: the state advances by γ per draw, so
+  /// streams started there for nearby indices are shifted copies of each
+  /// other (with seed 1, stream i + 2 is stream i two draws on), which made
+  /// consecutive batches repeat each other and blocks start alike.
   static Rng derive(uint64_t Seed, uint64_t Index) {
     Rng R(Seed ^ (0x9e3779b97f4a7c15ull * (Index + 1)));
-    R.next();
-    return R;
+    return Rng(R.next());
   }
 
   uint64_t next() {
