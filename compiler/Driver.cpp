@@ -119,6 +119,11 @@ cl::opt<double> KfacMaxPieceOpt("kfac-max-piece-ms",
                                          "curvature tasks) into pieces of at most this many ms "
                                          "(0: a quarter of the shortest stage forward; <0: never)"),
                                 cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
+cl::opt<int> KfacCurvatureMbsOpt(
+    "kfac-curvature-microbatches",
+    cl::desc("estimate the K-FAC factors from this many of the step's micro-batches, evenly "
+             "spaced (0: all of them); fewer make the curvature work fit the bubbles"),
+    cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> KfacCurvatureBlocksOpt(
     "kfac-curvature-blocks",
     cl::desc("blocks of a stage per curvature task (0: automatic, one block unless a device "
@@ -252,6 +257,7 @@ llvm::Error compile() {
                      "(got {})",
                      KfacCurvatureBlocksOpt.getValue());
   O.mutable_kfac()->set_curvature_blocks(KfacCurvatureBlocksOpt);
+  O.mutable_kfac()->set_curvature_microbatches(KfacCurvatureMbsOpt);
   for (auto [Name, Value] : {std::pair{"--stages", StagesOpt.getValue()},
                              {"--microbatches", MicrobatchesOpt.getValue()},
                              {"--virtual-stages", VirtualOpt.getValue()},
@@ -260,6 +266,10 @@ llvm::Error compile() {
                              {"--kfac-max-steps", KfacMaxStepsOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
+  if (KfacCurvatureMbsOpt < 0 || KfacCurvatureMbsOpt > MicrobatchesOpt)
+    return userError("pfc: error: --kfac-curvature-microbatches must be in [0, --microbatches "
+                     "{}] (0: all of them; got {})",
+                     MicrobatchesOpt.getValue(), KfacCurvatureMbsOpt.getValue());
   if (SequenceParallelOpt && TensorParallelOpt < 2)
     return userError("pfc: error: --sequence-parallel shards along the sequence across a "
                      "tensor-parallel group; give --tensor-parallel 2 or more");

@@ -162,8 +162,12 @@ public:
       StepUsed = Step + Good;
       P.Warnings.push_back(fmt::format(
           "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} steps; the "
-          "step grows by {:.3f} ms ({:.1f}%) to fit it",
-          MaxSteps, Good, 100 * Good / Step));
+          "step grows by {:.3f} ms ({:.1f}%) to fit it{}",
+          MaxSteps, Good, 100 * Good / Step,
+          P.Options.kfac().curvature_microbatches() == 0 && P.Options.microbatches() > 1
+              ? " (--kfac-curvature-microbatches estimates the factors from fewer "
+                "micro-batches)"
+              : ""));
     }
     applyPlacement(P, Problem, Starts, StepUsed, K);
     writeReport(P, Problem, Before->first, Before->second, Step, Lower, Work, Idle);

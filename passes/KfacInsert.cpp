@@ -4,6 +4,8 @@
 // refresh cycle as cycle tasks (placed later by bubble-fill):
 //   curvature-A(block, m) after F(stage, m)   -- that step's activations
 //   curvature-B(block, m) after B(stage, m)   -- that step's output gradients
+//     for every micro-batch m the stage runs, or an evenly spaced share of
+//     them (--kfac-curvature-microbatches M: about M x (its micro-batches)/N)
 //     Granularity follows a budget of about 1024 curvature tasks per device:
 //     with fewer, a long one is split into up to 4 independent pieces over
 //     token rows (while the device's pieces stay within the budget) so that
@@ -110,13 +112,34 @@ public:
         Scatter[Tk.Stage] = T;
     }
 
+    // The micro-batches each stage estimates curvature from: all it runs,
+    // or an evenly spaced share of curvature_microbatches of them.
+    const int32_t Sampled = P.Options.kfac().curvature_microbatches();
+    if (Sampled < 0 || Sampled > N)
+      return userError("pfc: error: kfac-insert: options.kfac.curvature_microbatches is {}; it "
+                       "must be in [0, {}] (the micro-batches; 0: all of them)",
+                       Sampled, N);
+    std::vector<char> Curvature(Fwd.size(), 0); // per (stage, micro-batch)
+    std::vector<int32_t> StageMbs(P.numStages(), 0);
+    for (int32_t S = 0; S < P.numStages(); ++S) {
+      std::vector<int32_t> Runs;
+      for (int32_t Mb = 0; Mb < N; ++Mb)
+        if (Fwd[static_cast<size_t>(S) * N + Mb] != NoTask)
+          Runs.push_back(Mb);
+      const int64_t Take =
+          Sampled == 0 ? static_cast<int64_t>(Runs.size())
+                       : (static_cast<int64_t>(Sampled) * static_cast<int64_t>(Runs.size()) +
+                          N - 1) / N;
+      for (int64_t I = 0; I < Take; ++I)
+        Curvature[static_cast<size_t>(S) * N + Runs[I * static_cast<int64_t>(Runs.size()) / Take]] =
+            1;
+      StageMbs[S] = static_cast<int32_t>(Take);
+    }
+
     // Curvature granularity: the per-block count of the busiest device
     // against the budget decides between splitting and grouping.
     std::vector<int64_t> PerBlockCount(P.numDevices(), 0);
-    std::vector<int32_t> StageMbs(P.numStages(), 0);
     for (int32_t S = 0; S < P.numStages(); ++S) {
-      for (int32_t Mb = 0; Mb < N; ++Mb)
-        StageMbs[S] += Fwd[static_cast<size_t>(S) * N + Mb] != NoTask;
       PerBlockCount[P.Stages[S].Device] +=
           2 * static_cast<int64_t>(StageMbs[S]) * blocksOf(P.Stages[S], Blocks).second;
     }
@@ -155,8 +178,8 @@ public:
         std::vector<TaskId> CurvA, CurvB;
         for (int32_t Mb = 0; Mb < N; ++Mb) {
           size_t Slot = static_cast<size_t>(S) * N + Mb;
-          if (Fwd[Slot] == NoTask)
-            continue; // the other Chimera pipeline runs this micro-batch
+          if (!Curvature[Slot])
+            continue; // not sampled, or the other Chimera pipeline runs it
           addCurvature(P, proto::CURVATURE_A, St, S, Mb, G, Cost.CurvatureAMs * G.Count,
                        CurvatureMaxPiece, PieceLimit, Fwd[Slot], CurvA);
           addCurvature(P, proto::CURVATURE_B, St, S, Mb, G, Cost.CurvatureBMs * G.Count,

@@ -19,6 +19,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <set>
 
 #include <algorithm>
 #include <cmath>
@@ -440,4 +441,40 @@ TEST_CASE("kfac-insert: under ZeRO the gradient is preconditioned before its red
       CHECK(At[1] == Prec); // right after the last backward, not before the update
     }
   }
+}
+
+TEST_CASE("kfac-insert: curvature from an evenly spaced share of the micro-batches") {
+  for (auto [Sched, Expect] :
+       {std::pair{proto::ONE_F_ONE_B, std::set<int32_t>{0, 2, 4, 6}},
+        // Chimera: each pipeline samples its own half (down runs 0, 1, 4, 5).
+        std::pair{proto::CHIMERA, std::set<int32_t>{0, 2, 4, 6}}}) {
+    CAPTURE(Sched);
+    Program P = uniformProgram(Sched, 4, 8);
+    for (Stage &St : P.Stages) {
+      St.LayerBegin = St.Position + 1;
+      St.LayerEnd = St.Position + 2;
+    }
+    P.Options.set_optimizer(proto::KFAC);
+    P.Options.mutable_kfac()->set_curvature_microbatches(4);
+    P.Options.mutable_profile()->set_kron_ms(0.5);
+    P.Options.mutable_profile()->set_inv_ms(1);
+    runPasses(P, std::string(Sched == proto::CHIMERA ? "schedule-chimera" : "schedule-1f1b") +
+                     ",insert-comm,dp-sync,kfac-insert,bubble-fill,memory,verify");
+    std::map<int32_t, std::set<int32_t>> ByLayer; // block -> micro-batches of its curvature A
+    for (const Task &Tk : P.Tasks)
+      if (Tk.Kind == proto::CURVATURE_A)
+        ByLayer[Tk.Layer].insert(Tk.Microbatch);
+    REQUIRE(ByLayer.size() == 4);
+    for (auto &[Layer, Mbs] : ByLayer) {
+      CAPTURE(Layer);
+      CHECK(Mbs == Expect);
+    }
+    CHECK(checkCycle(P) == "");
+  }
+  Program Bad = uniformProgram(proto::ONE_F_ONE_B, 2, 2);
+  Bad.Options.set_optimizer(proto::KFAC);
+  Bad.Options.mutable_kfac()->set_curvature_microbatches(3);
+  CHECK(pipelineError(Bad, "schedule-1f1b,insert-comm,dp-sync,kfac-insert") ==
+        "pfc: error: kfac-insert: options.kfac.curvature_microbatches is 3; it must be in [0, 2] "
+        "(the micro-batches; 0: all of them)");
 }

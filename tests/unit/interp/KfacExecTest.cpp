@@ -24,6 +24,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <set>
 
 using namespace pfc;
 using namespace pfc::interp;
@@ -60,8 +61,10 @@ struct KfacRun {
 };
 
 /// Runs \p P for 2k steps at learning rate 0, then one step at 0.05 with KL
-/// clip \p Kappa, against KfacOptimizer on one batch holding every micro-batch.
-KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages) {
+/// clip \p Kappa, against KfacOptimizer on one batch holding every micro-batch
+/// (its factors from the micro-batches \p CurvatureMbs only, when given).
+KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages,
+                         const std::vector<int32_t> &CurvatureMbs = {}) {
   const int32_t K = std::max(1, P.Time.CycleSteps);
   const ModelConfig C = kfacConfig();
   std::vector<std::unique_ptr<Model<double>>> Owned;
@@ -94,9 +97,21 @@ KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages) {
   KfacOptimizer<double> Direct(Ref.params(), Ref.linears(1, C.Layers + 1), RefOpts);
   const Batch All = concatBatches(Batches);
   const double Scale = 1.0 / static_cast<double>(All.Tokens.size());
+  if (!CurvatureMbs.empty()) { // factors from those, the gradient from all
+    std::vector<Batch> Some;
+    for (int32_t M : CurvatureMbs)
+      Some.push_back(Batches[static_cast<size_t>(M)]);
+    const Batch Part = concatBatches(Some);
+    const double PartScale = 1.0 / static_cast<double>(Part.Tokens.size());
+    Ref.forward(0, Ref.numLayers(), 0, Part, {});
+    Ref.backward(0, Ref.numLayers(), 0, {}, PartScale);
+    Direct.curvatureAll(PartScale);
+    Ref.zeroGrad();
+  }
   Ref.forward(0, Ref.numLayers(), 0, All, {});
   Ref.backward(0, Ref.numLayers(), 0, {}, Scale);
-  Direct.curvatureAll(Scale);
+  if (CurvatureMbs.empty())
+    Direct.curvatureAll(Scale);
   std::map<std::string, KfacFactors<double>> Expected;
   for (size_t I = 0; I < Direct.numLayers(); ++I) {
     KfacFactors<double> F = Direct.factors(I);
@@ -169,6 +184,24 @@ TEST_CASE("K-FAC with curvature tasks over two blocks: the same factors and upda
   CHECK(R.FactorDiff < 1e-12);
   CHECK(R.Compared == 4 * 6);
   CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("K-FAC from some of the micro-batches: their factors, every micro-batch's gradient") {
+  // N = 4, curvature from 2: micro-batches 0 and 2 (evenly spaced).
+  const Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 4, 1,
+                                          /*Kfac=*/true, 1, 0, /*CurvatureMicrobatches=*/2);
+  std::set<int32_t> Used;
+  for (const Task &Tk : P.Tasks)
+    if (Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B)
+      Used.insert(Tk.Microbatch);
+  CHECK(Used == std::set<int32_t>{0, 2});
+  const KfacRun R = runAgainstDirect(P, 1e9, /*AcrossStages=*/true, {0, 2});
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.Compared == 4 * 6);
+  CHECK(R.ParamDiff < 1e-12);
+  // And they differ from the factors of all four (the test can fail).
+  const KfacRun Wrong = runAgainstDirect(P, 1e9, /*AcrossStages=*/true);
+  CHECK(Wrong.FactorDiff > 1e-3);
 }
 
 TEST_CASE("scaling a plan keeps the blocks of grouped curvature tasks that remain") {

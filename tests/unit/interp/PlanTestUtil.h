@@ -31,7 +31,7 @@ inline ModelConfig tinyConfig(uint64_t Seed = 17) {
 inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
                                const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
                                bool Kfac = false, int32_t DataParallel = 1,
-                               int32_t CurvatureBlocks = 0) {
+                               int32_t CurvatureBlocks = 0, int32_t CurvatureMicrobatches = 0) {
   Program P;
   P.Model.set_name("tiny");
   P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
@@ -50,6 +50,7 @@ inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
   if (Kfac)
     P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
   P.Options.mutable_kfac()->set_curvature_blocks(CurvatureBlocks);
+  P.Options.mutable_kfac()->set_curvature_microbatches(CurvatureMicrobatches);
   PassManager PM;
   llvm::Error E =
       PM.addPipeline(Pass.empty() ? defaultPipeline(P.Options)
