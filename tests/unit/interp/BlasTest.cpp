@@ -23,13 +23,6 @@ Tensor<double> naiveProduct(const Tensor<double> &A, bool TA, const Tensor<doubl
   return C;
 }
 
-double maxAbsDiff(const Tensor<double> &A, const Tensor<double> &B) {
-  double M = 0;
-  for (int64_t I = 0; I < A.numel(); ++I)
-    M = std::max(M, std::abs(A[I] - B[I]));
-  return M;
-}
-
 } // namespace
 
 TEST_CASE("interp: gemm wrapper matches the definition for every transpose") {

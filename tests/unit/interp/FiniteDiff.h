@@ -50,6 +50,17 @@ inline Tensor<double> randomTensor(std::vector<int64_t> Shape, uint64_t Seed,
   return X;
 }
 
+/// The largest |A - B| over the entries; infinite when the sizes differ, so
+/// that any tolerance check fails.
+inline double maxAbsDiff(const Tensor<double> &A, const Tensor<double> &B) {
+  if (A.numel() != B.numel())
+    return HUGE_VAL;
+  double M = 0;
+  for (int64_t I = 0; I < A.numel(); ++I)
+    M = std::max(M, std::abs(A[I] - B[I]));
+  return M;
+}
+
 /// Prints a measured error (ctest -V shows it).
 inline void noteError(const char *What, double Err) {
   std::printf("  %-44s error %.3e\n", What, Err);

@@ -20,14 +20,6 @@ using namespace pfc::interp::test;
 
 namespace {
 
-double maxAbsDiff(const Tensor<double> &A, const Tensor<double> &B) {
-  REQUIRE(A.numel() == B.numel());
-  double M = 0;
-  for (int64_t I = 0; I < A.numel(); ++I)
-    M = std::max(M, std::abs(A[I] - B[I]));
-  return M;
-}
-
 Tensor<double> transpose(const Tensor<double> &M) {
   Tensor<double> T = Tensor<double>::matrix(M.cols(), M.rows());
   for (int64_t I = 0; I < M.rows(); ++I)

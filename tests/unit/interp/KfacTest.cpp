@@ -17,14 +17,6 @@ using namespace pfc::interp::test;
 
 namespace {
 
-double maxAbsDiff(const Tensor<double> &A, const Tensor<double> &B) {
-  REQUIRE(A.numel() == B.numel());
-  double M = 0;
-  for (int64_t I = 0; I < A.numel(); ++I)
-    M = std::max(M, std::abs(A[I] - B[I]));
-  return M;
-}
-
 /// S Sᵀ / n + Shift·I: a symmetric positive definite n x n matrix.
 Tensor<double> randomSpd(int64_t N, uint64_t Seed, double Shift = 0.1) {
   Tensor<double> S = randomTensor({N, N + 2}, Seed);

@@ -24,14 +24,9 @@ inline ModelConfig tinyConfig(uint64_t Seed = 17) {
   return C;
 }
 
-/// A plan for \p C in fp64 with \p S stages, \p N micro-batches and \p V
-/// virtual stages: \p Pass names the schedule pass (run as
-/// "partition,<Pass>,insert-comm,dp-sync,verify"); empty, pfc's default
-/// pipeline for the options. \p Kfac: K-FAC (6 linear layers per block).
-inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
-                               const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
-                               bool Kfac = false, int32_t DataParallel = 1,
-                               int32_t CurvatureBlocks = 0, int32_t CurvatureMicrobatches = 0) {
+/// A program with \p C's model in fp64 on a one-node CPU-like cluster of 8
+/// devices, no options yet.
+inline Program tinyProgram(const ModelConfig &C) {
   Program P;
   P.Model.set_name("tiny");
   P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
@@ -45,6 +40,18 @@ inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
   P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
   P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
   P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
+  return P;
+}
+
+/// A plan for \p C in fp64 with \p S stages, \p N micro-batches and \p V
+/// virtual stages: \p Pass names the schedule pass (run as
+/// "partition,<Pass>,insert-comm,dp-sync,verify"); empty, pfc's default
+/// pipeline for the options. \p Kfac: K-FAC (6 linear layers per block).
+inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
+                               const std::string &Pass, int32_t S, int32_t N, int32_t V = 1,
+                               bool Kfac = false, int32_t DataParallel = 1,
+                               int32_t CurvatureBlocks = 0, int32_t CurvatureMicrobatches = 0) {
+  Program P = tinyProgram(C);
   P.Options.set_schedule(Schedule), P.Options.set_stages(S), P.Options.set_microbatches(N);
   P.Options.set_virtual_stages(V), P.Options.set_data_parallel(DataParallel);
   if (Kfac)

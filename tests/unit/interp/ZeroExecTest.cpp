@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 using namespace pfc;
 using namespace pfc::interp;
@@ -34,20 +35,7 @@ namespace {
 /// options (zero-sync under --zero), on 2 devices per replica.
 Program compileZeroPlan(proto::Schedule Schedule, int32_t N, int32_t V, int32_t D, int32_t Zero,
                         bool Kfac = false) {
-  const ModelConfig C = tinyConfig();
-  Program P;
-  P.Model.set_name("tiny");
-  P.Model.set_num_layers(C.Layers), P.Model.set_hidden_size(C.Hidden);
-  P.Model.set_ffn_size(C.Ffn), P.Model.set_num_heads(C.Heads);
-  P.Model.set_seq_length(C.Seq), P.Model.set_vocab_size(C.Vocab);
-  P.Model.set_micro_batch_size(C.MicroBatch), P.Model.set_precision(proto::FP64);
-  P.Cluster.set_name("cpu");
-  auto *Dev = P.Cluster.mutable_device();
-  Dev->set_peak_tflops_fp32(1), Dev->set_peak_tflops_fp16(1), Dev->set_peak_tflops_fp64(1);
-  Dev->set_memory_gib(16), Dev->set_memory_bandwidth_gbps(100);
-  P.Cluster.set_num_nodes(1), P.Cluster.set_gpus_per_node(8);
-  P.Cluster.mutable_intra_node()->set_bandwidth_gbps(10);
-  P.Cluster.mutable_inter_node()->set_bandwidth_gbps(10);
+  Program P = tinyProgram(tinyConfig());
   P.Options.set_schedule(Schedule), P.Options.set_stages(2), P.Options.set_microbatches(N);
   P.Options.set_virtual_stages(V), P.Options.set_data_parallel(D), P.Options.set_zero(Zero);
   if (Kfac)
@@ -58,6 +46,16 @@ Program compileZeroPlan(proto::Schedule Schedule, int32_t N, int32_t V, int32_t 
     E = PM.run(P);
   REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
   return P;
+}
+
+/// One tinyConfig() model per pipeline of \p P (owned), and pointers to them.
+std::pair<std::vector<std::unique_ptr<Model<double>>>, std::vector<Model<double> *>>
+tinyReplicas(const Program &P) {
+  std::vector<std::unique_ptr<Model<double>>> Models;
+  std::vector<Model<double> *> Replicas;
+  for (int32_t I = 0; I < P.numPipelines(); ++I)
+    Replicas.push_back(Models.emplace_back(std::make_unique<Model<double>>(tinyConfig())).get());
+  return {std::move(Models), std::move(Replicas)};
 }
 
 enum class Opt { Sgd, Adam };
@@ -71,8 +69,7 @@ struct Run {
 
   Run(Program P, Opt Kind) : Plan(std::move(P)) {
     std::vector<Model<double> *> Replicas;
-    for (int32_t I = 0; I < Plan.numPipelines(); ++I)
-      Replicas.push_back(Models.emplace_back(std::make_unique<Model<double>>(tinyConfig())).get());
+    std::tie(Models, Replicas) = tinyReplicas(Plan);
     auto E = Executor<double>::create(Plan, Replicas);
     REQUIRE_MESSAGE(static_cast<bool>(E), llvm::toString(E.takeError()));
     Exec.emplace(std::move(*E));
@@ -254,10 +251,7 @@ TEST_CASE("interp: ZeRO-3 releases what it does not own; the optimizer sees only
   for (int32_t Zero : {2, 3}) {
     llvm::Expected<Program> Dp = expandDataParallel(compileZeroPlan(proto::LAYERED, 4, 2, 2, Zero));
     REQUIRE(static_cast<bool>(Dp));
-    std::vector<std::unique_ptr<Model<double>>> Models;
-    std::vector<Model<double> *> Replicas;
-    for (int32_t I = 0; I < Dp->numPipelines(); ++I)
-      Replicas.push_back(Models.emplace_back(std::make_unique<Model<double>>(tinyConfig())).get());
+    auto [Models, Replicas] = tinyReplicas(*Dp);
     auto Exec = Executor<double>::create(*Dp, Replicas);
     REQUIRE(static_cast<bool>(Exec));
     std::vector<std::unique_ptr<Probe>> Probes;
@@ -340,10 +334,7 @@ TEST_CASE("interp: ZeRO collectives out of order are refused, not run wrongly") 
     std::swap(Stream[0], Stream[1]);
     llvm::Expected<Program> Dp = expandDataParallel(P);
     REQUIRE_MESSAGE(static_cast<bool>(Dp), llvm::toString(Dp.takeError()));
-    std::vector<std::unique_ptr<Model<double>>> Models;
-    std::vector<Model<double> *> Replicas;
-    for (int32_t I = 0; I < Dp->numPipelines(); ++I)
-      Replicas.push_back(Models.emplace_back(std::make_unique<Model<double>>(tinyConfig())).get());
+    auto [Models, Replicas] = tinyReplicas(*Dp);
     auto Exec = Executor<double>::create(*Dp, Replicas);
     REQUIRE(static_cast<bool>(Exec));
     auto R = Exec->runStep(unevenBatches(tinyConfig(), 8, 1));
@@ -361,10 +352,7 @@ TEST_CASE("interp: ZeRO collectives out of order are refused, not run wrongly") 
       std::string_view name() const override { return "whole"; }
       void step() override {}
     } W;
-    std::vector<std::unique_ptr<Model<double>>> Models;
-    std::vector<Model<double> *> Replicas;
-    for (int32_t I = 0; I < Dp->numPipelines(); ++I)
-      Replicas.push_back(Models.emplace_back(std::make_unique<Model<double>>(tinyConfig())).get());
+    auto [Models, Replicas] = tinyReplicas(*Dp);
     auto Exec = Executor<double>::create(*Dp, Replicas);
     REQUIRE(static_cast<bool>(Exec));
     Exec->setOptimizer(1, &W);
