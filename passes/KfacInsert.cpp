@@ -112,51 +112,20 @@ public:
         Scatter[Tk.Stage] = T;
     }
 
-    // The micro-batches each stage estimates curvature from: all it runs,
-    // or an evenly spaced share of curvature_microbatches of them.
     const int32_t Sampled = P.Options.kfac().curvature_microbatches();
     if (Sampled < 0 || Sampled > N)
       return userError("pfc: error: kfac-insert: options.kfac.curvature_microbatches is {}; it "
                        "must be in [0, {}] (the micro-batches; 0: all of them)",
                        Sampled, N);
-    std::vector<char> Curvature(Fwd.size(), 0); // per (stage, micro-batch)
-    std::vector<int32_t> StageMbs(P.numStages(), 0);
-    for (int32_t S = 0; S < P.numStages(); ++S) {
-      std::vector<int32_t> Runs;
-      for (int32_t Mb = 0; Mb < N; ++Mb)
-        if (Fwd[static_cast<size_t>(S) * N + Mb] != NoTask)
-          Runs.push_back(Mb);
-      const int64_t Take =
-          Sampled == 0 ? static_cast<int64_t>(Runs.size())
-                       : (static_cast<int64_t>(Sampled) * static_cast<int64_t>(Runs.size()) +
-                          N - 1) / N;
-      for (int64_t I = 0; I < Take; ++I)
-        Curvature[static_cast<size_t>(S) * N + Runs[I * static_cast<int64_t>(Runs.size()) / Take]] =
-            1;
-      StageMbs[S] = static_cast<int32_t>(Take);
-    }
-
-    // Curvature granularity: the per-block count of the busiest device
-    // against the budget decides between splitting and grouping.
-    std::vector<int64_t> PerBlockCount(P.numDevices(), 0);
-    for (int32_t S = 0; S < P.numStages(); ++S) {
-      PerBlockCount[P.Stages[S].Device] +=
-          2 * static_cast<int64_t>(StageMbs[S]) * blocksOf(P.Stages[S], Blocks).second;
-    }
-    const int64_t Busiest =
-        std::max<int64_t>(1, *std::max_element(PerBlockCount.begin(), PerBlockCount.end()));
-    int64_t GroupSize = P.Options.kfac().curvature_blocks();
-    if (GroupSize < 0)
+    if (P.Options.kfac().curvature_blocks() < 0)
       return userError("pfc: error: kfac-insert: options.kfac.curvature_blocks is {}; it must be "
                        "0 (automatic) or at least 1",
-                       GroupSize);
-    if (GroupSize == 0) // PipeFisher's baseline keeps one block per task
-      GroupSize = P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER
-                      ? 1
-                      : (Busiest + CurvatureBudget - 1) / CurvatureBudget;
-    GroupSize = std::min<int64_t>(GroupSize, std::numeric_limits<int16_t>::max());
-    const int32_t PieceLimit =
-        static_cast<int32_t>(std::clamp<int64_t>(CurvatureBudget / Busiest, 1, MaxCurvaturePieces));
+                       P.Options.kfac().curvature_blocks());
+    const std::vector<char> Curvature = sampleMicrobatches(P, Fwd, Sampled);
+    std::vector<int32_t> StageMbs(P.numStages(), 0);
+    for (size_t Slot = 0; Slot < Curvature.size(); ++Slot)
+      StageMbs[Slot / N] += Curvature[Slot];
+    const auto [GroupSize, PieceLimit] = granularity(P, StageMbs, Blocks);
     const double CurvatureMaxPiece = GroupSize == 1 && PieceLimit > 1 ? MaxPiece : -1;
     std::vector<std::vector<BlockGroup>> Groups(P.numStages());
     for (int32_t S = 0; S < P.numStages(); ++S)
@@ -232,6 +201,48 @@ private:
     T.Microbatch = Mb;
     T.Layer = Layer;
     return T;
+  }
+
+  /// Per (stage, micro-batch): whether the stage takes curvature from it.
+  /// Each stage takes all the micro-batches it runs, or with \p Sampled > 0
+  /// an evenly spaced ceil(Sampled x n / N) of its n.
+  static std::vector<char> sampleMicrobatches(const Program &P, const std::vector<TaskId> &Fwd,
+                                              int32_t Sampled) {
+    const int32_t N = P.Options.microbatches();
+    std::vector<char> Out(Fwd.size(), 0);
+    for (int32_t S = 0; S < P.numStages(); ++S) {
+      std::vector<int32_t> Runs;
+      for (int32_t Mb = 0; Mb < N; ++Mb)
+        if (Fwd[static_cast<size_t>(S) * N + Mb] != NoTask)
+          Runs.push_back(Mb);
+      const int64_t Have = static_cast<int64_t>(Runs.size());
+      const int64_t Take = Sampled == 0 ? Have : (int64_t{Sampled} * Have + N - 1) / N;
+      for (int64_t I = 0; I < Take; ++I)
+        Out[static_cast<size_t>(S) * N + Runs[I * Have / Take]] = 1;
+    }
+    return Out;
+  }
+
+  /// Blocks per curvature task and the most pieces one may be split into,
+  /// from the busiest device's count of per-block curvature tasks against
+  /// CurvatureBudget (or the options' curvature_blocks).
+  static std::pair<int32_t, int32_t> granularity(const Program &P,
+                                                 const std::vector<int32_t> &StageMbs,
+                                                 int32_t Blocks) {
+    std::vector<int64_t> PerBlockCount(P.numDevices(), 0);
+    for (int32_t S = 0; S < P.numStages(); ++S)
+      PerBlockCount[P.Stages[S].Device] +=
+          2 * int64_t{StageMbs[S]} * blocksOf(P.Stages[S], Blocks).second;
+    const int64_t Busiest =
+        std::max<int64_t>(1, *std::max_element(PerBlockCount.begin(), PerBlockCount.end()));
+    int64_t GroupSize = P.Options.kfac().curvature_blocks();
+    if (GroupSize == 0) // PipeFisher's baseline keeps one block per task
+      GroupSize = P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER
+                      ? 1
+                      : (Busiest + CurvatureBudget - 1) / CurvatureBudget;
+    GroupSize = std::min<int64_t>(GroupSize, std::numeric_limits<int16_t>::max());
+    const int64_t PieceLimit = std::clamp<int64_t>(CurvatureBudget / Busiest, 1, MaxCurvaturePieces);
+    return {static_cast<int32_t>(GroupSize), static_cast<int32_t>(PieceLimit)};
   }
 
   /// The blocks of stage \p St: first, count (0: embedding or head only).
