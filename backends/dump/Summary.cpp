@@ -15,10 +15,39 @@ namespace {
 
 std::string mib(int64_t Bytes) { return fmt::format("{:.1f}", Bytes / (1024.0 * 1024.0)); }
 
+/// What the plan's curvature tasks cover: the micro-batches they take
+/// their data from (of N), and the most blocks and pieces of one task.
+struct CurvatureShape {
+  int32_t Microbatches = 0;
+  int32_t MaxBlocks = 0;
+  int32_t MaxPieces = 0;
+};
+
+CurvatureShape curvatureShape(const Program &P) {
+  CurvatureShape C;
+  std::vector<char> Used(static_cast<size_t>(std::max(0, P.Options.microbatches())), 0);
+  for (const Task &T : P.Tasks) {
+    if (T.Kind != proto::CURVATURE_A && T.Kind != proto::CURVATURE_B)
+      continue;
+    if (T.Microbatch >= 0 && static_cast<size_t>(T.Microbatch) < Used.size())
+      Used[static_cast<size_t>(T.Microbatch)] = 1;
+    C.MaxBlocks = std::max<int32_t>(C.MaxBlocks, T.LayerCount);
+    C.MaxPieces = std::max<int32_t>(C.MaxPieces, T.Piece + 1);
+  }
+  for (char U : Used)
+    C.Microbatches += U;
+  return C;
+}
+
 void printKfac(const Program &P, llvm::raw_ostream &OS) {
   const proto::KfacReport &K = P.Kfac;
   OS << fmt::format("kfac: placement {}, {} tasks, {} inversions split\n", K.placement(),
                     K.tasks(), K.split_inversions());
+  const CurvatureShape C = curvatureShape(P);
+  OS << fmt::format("  curvature: from {} of {} micro-batches, up to {} block{} and {} piece{} "
+                    "a task\n",
+                    C.Microbatches, P.Options.microbatches(), C.MaxBlocks,
+                    C.MaxBlocks == 1 ? "" : "s", C.MaxPieces, C.MaxPieces == 1 ? "" : "s");
   OS << fmt::format("  refresh steps: {} (lower bound {})\n", K.refresh_steps(),
                     K.lower_bound_steps());
   OS << fmt::format("  step time: {:.3f} ms without K-FAC, {:.3f} ms with ({:+.2f}%)\n",
@@ -39,7 +68,9 @@ void printKfac(const Program &P, llvm::raw_ostream &OS) {
         mib(D.factor_bytes()), mib(D.saved_bytes()));
 }
 
-llvm::json::Object kfacJson(const proto::KfacReport &K) {
+llvm::json::Object kfacJson(const Program &P) {
+  const proto::KfacReport &K = P.Kfac;
+  const CurvatureShape C = curvatureShape(P);
   llvm::json::Array Devices, Refresh, Bound;
   for (const auto &D : K.devices()) {
     Refresh.push_back(D.refresh_steps());
@@ -68,6 +99,9 @@ llvm::json::Object kfacJson(const proto::KfacReport &K) {
       {"utilization_after", K.utilization_after()},
       {"tasks", K.tasks()},
       {"split_inversions", K.split_inversions()},
+      {"curvature_microbatches", C.Microbatches},
+      {"curvature_max_blocks", C.MaxBlocks},
+      {"curvature_max_pieces", C.MaxPieces},
       {"devices", std::move(Devices)},
   };
 }
@@ -160,7 +194,7 @@ void printSummaryJson(const Program &P, llvm::raw_ostream &OS) {
       {"devices", std::move(Devices)},
   };
   if (P.Kfac.present())
-    Root["kfac"] = kfacJson(P.Kfac);
+    Root["kfac"] = kfacJson(P);
   OS << llvm::formatv("{0:2}", llvm::json::Value(std::move(Root))) << "\n";
 }
 
