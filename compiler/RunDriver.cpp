@@ -1,8 +1,10 @@
 //===- RunDriver.cpp - the pfc-run command line ----------------------------===//
 //
 // pfc-run: plan -> a scaled-down Transformer trained for --steps steps by the
-// CPU executor following the plan's streams (backends/interp). Prints one
-// line per step ("step N loss=... tokens/s=... ms=..."), then the measured
+// CPU executor following the plan's streams (backends/interp), at the
+// learning rate of --lr-schedule (LrSchedule.h) set on every stage's
+// optimizer before each step. Prints one line per step ("step N loss=...
+// tokens/s=... ms=...", then " lr=..." with a schedule), then the measured
 // step time next to the plan's prediction; writes the losses CSV, the loss
 // plot, the measured profile and the machine as a cluster (CpuCluster.h)
 // when asked, each only on success. Exit codes as in Diagnostics.h.
@@ -21,6 +23,7 @@
 #include "backends/interp/Data.h"
 #include "backends/interp/DataParallel.h"
 #include "backends/interp/Executor.h"
+#include "backends/interp/LrSchedule.h"
 #include "backends/interp/PlanScale.h"
 #include "backends/interp/RunReport.h"
 #ifdef PFC_HAVE_CUDA
@@ -101,8 +104,29 @@ cl::opt<Precision, false, ValuesParser<Precision>> PrecisionOpt(
     cl::values(clEnumValN(Precision::Fp32, "fp32", "float"),
                clEnumValN(Precision::Fp64, "fp64", "double")),
     cl::cat(Category));
-cl::opt<double> LrOpt("lr", cl::desc("learning rate (default sgd 0.1, adam 0.003, kfac 0.1)"),
+cl::opt<double> LrOpt("lr",
+                      cl::desc("learning rate, the peak of --lr-schedule (default sgd 0.1, "
+                               "adam 0.003, kfac 0.1)"),
                       cl::init(0), cl::cat(Category));
+cl::opt<LrSchedule::Kind, false, ValuesParser<LrSchedule::Kind>> LrScheduleOpt(
+    "lr-schedule",
+    cl::desc("learning rate over the steps, after --warmup-steps (default constant); the "
+             "same for sgd, adam and kfac"),
+    cl::init(LrSchedule::Constant),
+    cl::values(clEnumValN(LrSchedule::Constant, "constant", "--lr throughout"),
+               clEnumValN(LrSchedule::Cosine, "cosine",
+                          "half a cosine from --lr down to --lr-min-ratio x --lr at the last step"),
+               clEnumValN(LrSchedule::Linear, "linear",
+                          "a line from --lr down to --lr-min-ratio x --lr at the last step")),
+    cl::cat(Category));
+cl::opt<int> LrWarmupOpt("warmup-steps",
+                         cl::desc("learning-rate warm-up: step t <= W trains at t/W x --lr "
+                                  "(default 0; at most --steps)"),
+                         cl::value_desc("W"), cl::init(0), cl::cat(Category));
+cl::opt<double> LrMinRatioOpt("lr-min-ratio",
+                              cl::desc("the last step's rate over --lr, in [0, 1], for "
+                                       "--lr-schedule cosine or linear (default 0)"),
+                              cl::init(0), cl::cat(Category));
 cl::opt<int> WarmupOpt("kfac-warmup", cl::desc("steps refreshing K-FAC every step (default 20)"),
                        cl::init(20), cl::cat(Category));
 
@@ -147,6 +171,7 @@ template <typename T> using GpuTrainer = cuda::Trainer<T>;
 template <typename T> struct GpuTrainer {
   llvm::Expected<StepResult> runStep(std::span<const Batch>) { return StepResult(); }
   llvm::Error download(const std::vector<Model<T> *> &) { return llvm::Error::success(); }
+  void setLearningRate(double) {}
 };
 #endif
 
@@ -164,6 +189,17 @@ llvm::Expected<Setup> prepare() {
 #endif
   if (StepsOpt < 1)
     return userError("pfc-run: error: --steps must be at least 1 (got {})", StepsOpt.getValue());
+  if (LrOpt < 0)
+    return userError("pfc-run: error: --lr must be positive (got {})", LrOpt.getValue());
+  if (LrWarmupOpt < 0 || LrWarmupOpt > StepsOpt)
+    return userError("pfc-run: error: --warmup-steps must be in [0, --steps] = [0, {}] (got {})",
+                     StepsOpt.getValue(), LrWarmupOpt.getValue());
+  if (!(LrMinRatioOpt >= 0 && LrMinRatioOpt <= 1))
+    return userError("pfc-run: error: --lr-min-ratio must be in [0, 1] (got {})",
+                     LrMinRatioOpt.getValue());
+  if (LrMinRatioOpt.getNumOccurrences() && LrScheduleOpt == LrSchedule::Constant)
+    return userError("pfc-run: error: --lr-min-ratio needs --lr-schedule cosine or linear (the "
+                     "constant schedule does not decay)");
   if (!(DampingOpt > 0))
     return userError("pfc-run: error: --kfac-damping must be positive (got {})",
                      DampingOpt.getValue());
@@ -277,6 +313,10 @@ template <typename T> llvm::Error train(Setup &S) {
     Exec->setOptimizer(Id, Opts.back().get());
   }
   Exec->setKfacWarmup(WarmupOpt);
+  LrSchedule Sched;
+  Sched.Shape = LrScheduleOpt, Sched.Base = Opts.front()->learningRate();
+  Sched.Warmup = LrWarmupOpt, Sched.Steps = StepsOpt, Sched.MinRatio = LrMinRatioOpt;
+  const bool Scheduled = Sched.Shape != LrSchedule::Constant || Sched.Warmup > 0;
   std::unique_ptr<GpuTrainer<T>> Gpu;
 #ifdef PFC_HAVE_CUDA
   if (BackendOpt == Backend::Cuda) {
@@ -298,13 +338,19 @@ template <typename T> llvm::Error train(Setup &S) {
   const int32_t N = P.Options.microbatches();
   llvm::outs() << fmt::format(
       "pfc-run: {} stages on {} devices, {} micro-batches of {} x {} tokens; model: {} blocks, "
-      "hidden {}, heads {}, vocab {}; {} ({}), data {}{}{}\n",
+      "hidden {}, heads {}, vocab {}; {} ({}), data {}{}; lr {:g}{}{}\n",
       P.numStages(), P.numDevices(), N, C.MicroBatch, C.Seq, C.Layers, C.Hidden, C.Heads,
       C.Vocab, OptName, PrecisionOpt == Precision::Fp64 ? "fp64" : "fp32",
       DataOpt == DataKind::Corpus ? "corpus" : "teacher",
       S.Opt == OptKind::Kfac ? fmt::format(", refresh cycle {} steps, warm-up {}",
                                            std::max(1, P.Time.CycleSteps), WarmupOpt.getValue())
                              : "",
+      Sched.Base,
+      !Scheduled ? ""
+      : Sched.Shape == LrSchedule::Constant
+          ? fmt::format(", constant after a {}-step warm-up", Sched.Warmup)
+          : fmt::format(", {} to {:g} x lr after a {}-step warm-up", LrSchedule::name(Sched.Shape),
+                        Sched.MinRatio, Sched.Warmup),
       S.DataParallel > 1 ? fmt::format("; {} data-parallel replicas of the plan", S.DataParallel)
                          : "");
   LossCurve Train{"train", {}}, Valid{"valid", {}};
@@ -325,6 +371,11 @@ template <typename T> llvm::Error train(Setup &S) {
                              : syntheticBatch(C, C.Seed, static_cast<int32_t>(Index),
                                               C.MicroBatch));
     }
+    const double Lr = Sched.at(Step + 1);
+    for (const std::unique_ptr<Optimizer<T>> &O : Opts)
+      O->setLearningRate(Lr);
+    if (Gpu)
+      Gpu->setLearningRate(Lr);
     auto R = Gpu ? Gpu->runStep(Batches) : Exec->runStep(Batches);
     if (!R)
       return R.takeError();
@@ -334,8 +385,9 @@ template <typename T> llvm::Error train(Setup &S) {
     Train.Points.emplace_back(Step + 1, R->Loss);
     if (Step >= FirstSteady)
       Measured.push_back(R->TaskMs);
-    llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}\n", Step + 1,
-                                R->Loss, TokensPerS.back(), R->StepMs);
+    llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}{}\n", Step + 1,
+                                R->Loss, TokensPerS.back(), R->StepMs,
+                                Scheduled ? fmt::format(" lr={:.6g}", Lr) : "");
   }
   if (Gpu)
     if (llvm::Error E = Gpu->download(Replicas))
@@ -422,8 +474,9 @@ int pfcRunMain(int Argc, char **Argv) {
           Argc, Args.data(),
           "pfc-run: train a scaled-down model by following a pfc plan\n\n"
           "  pfc-run PLAN [--backend cpu|cuda] [--steps N] [--optimizer sgd|adam|kfac]\n"
-          "          [--data corpus|teacher] [--losses FILE.csv] [--profile-out FILE]\n"
-          "          [--cluster-out FILE] [--task-times]\n\n"
+          "          [--data corpus|teacher] [--lr R] [--lr-schedule constant|cosine|linear]\n"
+          "          [--warmup-steps W] [--lr-min-ratio r] [--losses FILE.csv]\n"
+          "          [--profile-out FILE] [--cluster-out FILE] [--task-times]\n\n"
           "Exit codes: 0 success; 2 user error (bad plan, flag or file); 3 --backend cuda\n"
           "unavailable (no CUDA in this build, no GPU) or failed on the GPU; 1 internal error.\n",
           &ErrOS)) {

@@ -5,15 +5,20 @@ Compiles one K-FAC plan (1F1B, 2 stages, 4 micro-batches of 16 sequences,
 2048 tokens a step; a small model) and trains it with pfc-run on the
 teacher-student task and on the text corpus:
 
-  * SGD (momentum 0.9) and AdamW over a learning-rate grid; the best rate
-    (fewest steps to the target, then lowest final loss) is the tuned one;
+  * SGD (momentum 0.9) and AdamW over learning rate x schedule; the best
+    setting (fewest steps to the target, then lowest final loss) is the
+    tuned one;
   * K-FAC through the plan's tasks at k = 1 (inverses refreshed every step:
     --kfac-warmup as long as the run) and at the plan's k (refresh cycle of
-    the compiled plan, --kfac-warmup 0), each over learning rate x KL clip x
-    factor decay, with the embedding preconditioned too (--kfac-embedding).
+    the compiled plan, --kfac-warmup 0), each over KL clip x factor decay x
+    schedule, with the embedding preconditioned too (--kfac-embedding).
 
-Every optimizer runs at a constant learning rate (pfc-run has no schedule),
-on the same batches from the same seeds. Steps to target: the first step at
+The learning-rate schedule is part of every optimizer's grid: constant;
+a linear warm-up over the first 10% of the steps, then constant
+(--warmup-steps); or the same warm-up, then a cosine down to 0 at the last
+step (--lr-schedule cosine). Every optimizer trains on the same batches from
+the same seeds. Steps to target:
+the first step at
 which the mean training loss of the last --window steps is at or below the
 target; each target (two per task, the second late in training) has its own
 tuned setting per optimizer. Prints a markdown table of the tuned runs and
@@ -23,6 +28,7 @@ every seed reaches the target). --jobs runs that many pfc-run at once.
 
   scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
+                         [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k]
                          [--jobs 2]
 """
 import argparse
@@ -50,19 +56,25 @@ precision: FP32
 linear_layers_per_block: 6
 """
 
-# Settings per optimizer: learning rates that bracket the best on both tasks
-# (SGD 1.0 and AdamW 0.1 diverge or are past their best), and for K-FAC
-# learning rate x KL clip kappa x factor decay rho (pfc-run --kfac-kl-clip,
-# --kfac-decay; the default rho 0.95 and rho 0, this step's curvature only),
-# at damping lambda 0.003 (--kfac-damping; 0.001 and 0.01 were no better,
-# 0.03 worse). With the clip active K-FAC's layers take a step of fixed KL
-# size, sqrt(kappa / sum <delta, grad>), whatever the rate: the rate then
-# only moves the parameters K-FAC leaves alone (LayerNorm).
-KFAC_GRID = [(lr, 0.003, kl, decay) for lr in (0.3, 0.6) for kl in (0.001, 0.003)
-             for decay in (0.0, 0.95)]
+# Settings per optimizer, 9 each: 3 values x the 3 schedules (SCHEDULES).
+# SGD and AdamW: learning rates that bracket the best on both tasks (SGD
+# 1.0 and AdamW 0.1 diverge or are past their best); K-FAC: KL clip kappa
+# (pfc-run --kfac-kl-clip) at learning rate 0.3, damping lambda 0.003
+# (--kfac-damping; 0.001 and 0.01 were no better, 0.03 worse) and factor
+# decay rho 0 (--kfac-decay; this step's curvature only). Dropped from the
+# constant-rate grids of the earlier run, never best there: SGD 0.1, 0.2,
+# 0.3; AdamW 0.003, 0.006, 0.02; K-FAC lr 0.6 and rho 0.95 (best once, tied).
+# With the clip active K-FAC's layers take a step of fixed KL size,
+# sqrt(kappa / sum <delta, grad>), whatever the rate: the rate (and so the
+# schedule) moves them only where it is small enough that the clip is off,
+# and always moves the parameters K-FAC leaves alone (LayerNorm).
+SCHEDULES = ("constant", "warmup", "cosine")
+SCHEDULE_TEXT = {"constant": "", "warmup": ", warm-up", "cosine": ", warm-up + cosine"}
+WARMUP_FRACTION = 0.1  # of the steps: the warm-up of "warmup" and "cosine"
+KFAC_GRID = [(0.3, 0.003, kl, 0.0, sched) for kl in (0.001, 0.003, 0.01) for sched in SCHEDULES]
 GRIDS = {
-    "sgd": [(0.1,), (0.2,), (0.3,), (0.45,), (0.6,)],
-    "adam": [(3e-3,), (6e-3,), (1e-2,), (2e-2,), (3e-2,), (6e-2,)],
+    "sgd": [(lr, sched) for lr in (0.45, 0.6, 0.9) for sched in SCHEDULES],
+    "adam": [(lr, sched) for lr in (0.01, 0.03, 0.06) for sched in SCHEDULES],
     "kfac-1": KFAC_GRID,
     "kfac-k": KFAC_GRID,
 }
@@ -79,9 +91,10 @@ def run(cmd):
 
 
 def setting_text(setting):
-    if len(setting) == 1:
-        return f"lr {setting[0]}"
-    return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}, ρ {setting[3]}"
+    sched = SCHEDULE_TEXT[setting[-1]]
+    if len(setting) == 2:
+        return f"lr {setting[0]}{sched}"
+    return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}, ρ {setting[3]}{sched}"
 
 
 def train(pfc_run, plan, data, opt, setting, steps, seed, work):
@@ -89,9 +102,12 @@ def train(pfc_run, plan, data, opt, setting, steps, seed, work):
     losses = os.path.join(work, f"{data}-{opt}-{'-'.join(map(str, setting))}-{seed}.csv")
     args = [pfc_run, plan, "--steps", str(steps), "--data", data, "--seed", str(seed),
             "--lr", str(lr), "--losses", losses]
-    if len(setting) == 4:
+    if len(setting) == 5:
         args += ["--kfac-damping", str(setting[1]), "--kfac-kl-clip", str(setting[2]),
                  "--kfac-decay", str(setting[3])]
+    if setting[-1] != "constant":
+        args += ["--lr-schedule", "cosine" if setting[-1] == "cosine" else "constant",
+                 "--warmup-steps", str(round(WARMUP_FRACTION * steps))]
     if opt == "kfac-1":
         args += ["--optimizer", "kfac", "--kfac-embedding", "--kfac-warmup", str(steps)]
     elif opt == "kfac-k":
@@ -184,6 +200,8 @@ def main():
     ap.add_argument("--window", type=int, default=5, help="steps averaged for the target test")
     ap.add_argument("--svg", help="write the loss plot of the tuned runs here")
     ap.add_argument("--data", default="teacher,corpus")
+    ap.add_argument("--optimizers", default=",".join(GRIDS),
+                    help="comma-separated subset of " + ", ".join(GRIDS))
     ap.add_argument("--jobs", type=int, default=2, help="pfc-run processes at once (default 2)")
     args = ap.parse_args()
     pfc = os.path.join(args.build, "compiler", "pfc")
@@ -192,6 +210,11 @@ def main():
         if not os.access(tool, os.X_OK):
             sys.exit(f"convergence.py: {tool} not found; build pfc and pfc-run or pass --build")
     seeds = [int(s) for s in args.seeds.split(",")]
+    unknown = set(args.optimizers.split(",")) - set(GRIDS)
+    if unknown:
+        sys.exit(f"convergence.py: unknown --optimizers {', '.join(sorted(unknown))}; "
+                 f"valid: {', '.join(GRIDS)}")
+    grids = {opt: grid for opt, grid in GRIDS.items() if opt in args.optimizers.split(",")}
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="pfc-convergence-")
     model = os.path.join(work, "model.textproto")
@@ -208,12 +231,12 @@ def main():
         targets = [float(t) for t in
                    (args.teacher_targets if data == "teacher" else args.corpus_targets).split(",")]
         best_curves = []
-        jobs = [(opt, setting, s) for opt, grid in GRIDS.items() for setting in grid
+        jobs = [(opt, setting, s) for opt, grid in grids.items() for setting in grid
                 for s in seeds]
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             done = dict(zip(jobs, pool.map(
                 lambda j: train(pfc_run, plan, data, j[0], j[1], args.steps, j[2], work), jobs)))
-        for opt, grid in GRIDS.items():
+        for opt, grid in grids.items():
             results = []
             for setting in grid:
                 runs = [done[(opt, setting, s)] for s in seeds]
@@ -238,7 +261,9 @@ def main():
 
     print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), 4 micro-batches of "
           f"16 x 32 tokens, fp32, {args.steps} steps, seeds {args.seeds}; plan's K-FAC "
-          f"refresh cycle k = {k}; target: mean loss of {args.window} steps; "
+          f"refresh cycle k = {k}; schedules: constant, {round(WARMUP_FRACTION * args.steps)}-step "
+          f"warm-up then constant or cosine to 0; target: mean loss of "
+          f"{args.window} steps; "
           f"{time.monotonic() - started:.0f} s with {args.jobs} jobs")
     print()
     print("| data | target | optimizer | tuned setting | steps to target | final loss | "
@@ -254,8 +279,10 @@ def main():
     for data in args.data.split(","):
         for target in sorted({t for d, t, *_ in tuned if d == data}, reverse=True):
             best = {opt: steps for d, t, opt, _, steps, _, _ in tuned if d == data and t == target}
-            first = [v for v in (best["sgd"], best["adam"]) if v]
+            first = [v for v in (best.get("sgd"), best.get("adam")) if v]
             for opt in ("kfac-1", "kfac-k"):
+                if opt not in best:
+                    continue
                 if first and best[opt]:
                     text = f"{best[opt]} vs {min(first)} steps, {100 * (best[opt] / min(first) - 1):+.0f}%"
                 else:

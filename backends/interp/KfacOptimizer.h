@@ -9,6 +9,12 @@
 // the embedding unless setEmbedding) and layers without an inverse yet take
 // the plain gradient.
 //
+// setLearningRate (a schedule, LrSchedule.h) changes η of both the update
+// and the clip: while the clip is active the preconditioned step
+// η ν Δ = sqrt(κ / Σ⟨Δ, V⟩) Δ does not depend on η, so a schedule moves it
+// only where η is small enough that ν = 1 (early in a warm-up, late in a
+// decay); the plain-gradient parameters follow η always.
+//
 // Embedding (setEmbedding, pfc-run --kfac-embedding): the token and position
 // tables are preconditioned with a diagonal A (EmbeddingFactors, Kfac.h)
 // on the stage that holds them, outside the plan's tasks (the plan has none
@@ -68,6 +74,8 @@ public:
   KfacOptimizer(ParamList<T> Params, std::vector<Linear<T> *> Layers, const KfacOptions &O);
 
   std::string_view name() const override { return "kfac"; }
+  void setLearningRate(double Lr) override { Opts.Sgd.Lr = Lr; }
+  double learningRate() const override { return Opts.Sgd.Lr; }
   /// Also preconditions \p E's tables (see above); their parameters must be
   /// among the optimizer's.
   void setEmbedding(Embedding<T> *E);

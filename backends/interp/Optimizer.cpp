@@ -38,6 +38,8 @@ public:
     resetState(this->End - this->Begin);
   }
   std::string_view name() const override { return "sgd"; }
+  void setLearningRate(double Lr) override { Opts.Lr = Lr; }
+  double learningRate() const override { return Opts.Lr; }
   int64_t stateElements() const override { return static_cast<int64_t>(Buf.size()); }
   void step() override {
     const T Mu = static_cast<T>(Opts.Momentum), Wd = static_cast<T>(Opts.WeightDecay);
@@ -68,6 +70,8 @@ public:
     resetState(this->End - this->Begin);
   }
   std::string_view name() const override { return "adamw"; }
+  void setLearningRate(double Lr) override { Opts.Lr = Lr; }
+  double learningRate() const override { return Opts.Lr; }
   int64_t stateElements() const override { return static_cast<int64_t>(M.size() + V.size()); }
   void step() override {
     ++Steps;

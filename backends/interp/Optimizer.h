@@ -10,6 +10,9 @@
 //         p ← p − η (m̂ / (√v̂ + ε) + wd·p).
 // K-FAC:  see KfacOptimizer.h.
 //
+// η is the options' Lr until setLearningRate changes it (a schedule,
+// LrSchedule.h, sets it before every step); the state is kept.
+//
 // ZeRO (ZeroCollectives.h): SGD and AdamW are elementwise, so shard(B, E)
 // restricts one to the elements [B, E) of its parameters' flat view (the
 // parameters' elements back to back, in list order): step() then reads and
@@ -34,6 +37,11 @@ public:
   /// Updates every parameter (or, once sharded, its shard) from its
   /// accumulated gradient.
   virtual void step() = 0;
+  /// η of the following steps (K-FAC: also the η of its KL clip). SGD,
+  /// AdamW and K-FAC implement both; an optimizer without a rate (a test
+  /// double) ignores the setter and returns -1.
+  virtual void setLearningRate(double Lr) {}
+  virtual double learningRate() const { return -1; }
   /// From now on update only the flat elements [Begin, End) and keep state
   /// for those only (dropping any state held so far). False: this optimizer
   /// cannot be sharded (K-FAC preconditions whole layers).

@@ -25,6 +25,9 @@ public:
                 Lane &L);
 
   std::string_view name() const override { return "kfac"; }
+  /// η of the update and of the KL clip (KfacOptimizer.h).
+  void setLearningRate(double Lr) override { Opts.Sgd.Lr = Lr; }
+  double learningRate() const override { return Opts.Sgd.Lr; }
   void curvatureA(Lane &L, size_t Layer, int32_t Mb);
   void curvatureB(Lane &L, size_t Layer, int32_t Mb, T Scale);
   void curvatureAll(Lane &L, T Scale);

@@ -15,6 +15,8 @@ public:
       Bufs.push_back(DeviceTensor<T>::zeros(P->Value.shape(), L.stream()));
   }
   std::string_view name() const override { return "sgd"; }
+  void setLearningRate(double Lr) override { Opts.Lr = Lr; }
+  double learningRate() const override { return Opts.Lr; }
   void step(Lane &L) override {
     for (size_t I = 0; I < Params.size(); ++I)
       momentumUpdate(L, *Params[I], Params[I]->Grad, Bufs[I], Opts);
@@ -35,6 +37,8 @@ public:
     }
   }
   std::string_view name() const override { return "adamw"; }
+  void setLearningRate(double Lr) override { Opts.Lr = Lr; }
+  double learningRate() const override { return Opts.Lr; }
   void step(Lane &L) override {
     ++Steps;
     const double C1 = 1 - std::pow(Opts.Beta1, Steps), C2 = 1 - std::pow(Opts.Beta2, Steps);

@@ -21,6 +21,9 @@ public:
   virtual std::string_view name() const = 0;
   /// Updates every parameter from its accumulated gradient.
   virtual void step(Lane &L) = 0;
+  /// η of the following steps, as interp::Optimizer::setLearningRate.
+  virtual void setLearningRate(double Lr) = 0;
+  virtual double learningRate() const = 0;
 };
 
 /// Buf = μ Buf + Dir + wd·P, P −= η Buf.

@@ -34,6 +34,11 @@ public:
   llvm::Expected<StepResult> runStep(std::span<const Batch> Batches) {
     return Exec->runStep(Batches);
   }
+  /// Sets every stage's optimizer's η (a schedule's rate, before a step).
+  void setLearningRate(double Lr) {
+    for (const std::unique_ptr<Optimizer<T>> &O : Opts)
+      O->setLearningRate(Lr);
+  }
   /// Copies the GPU parameters and gradients into \p CpuReplicas.
   llvm::Error download(const std::vector<interp::Model<T> *> &CpuReplicas);
 
