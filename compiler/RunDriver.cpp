@@ -38,6 +38,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 namespace cl = llvm::cl;
@@ -90,12 +91,16 @@ cl::opt<std::string> ClusterOutOpt(
     cl::value_desc("FILE"), cl::cat(Category));
 cl::opt<int> LayersOpt("layers-per-stage", cl::desc("blocks per stage (0: the plan's)"),
                        cl::init(0), cl::cat(Category));
-cl::opt<int> HiddenOpt("hidden", cl::init(0), cl::desc("hidden size"), cl::cat(Category));
-cl::opt<int> HeadsOpt("heads", cl::init(0), cl::desc("attention heads"), cl::cat(Category));
-cl::opt<int> SeqOpt("seq", cl::init(0), cl::desc("sequence length"), cl::cat(Category));
+cl::opt<int> HiddenOpt("hidden", cl::init(0), cl::desc("hidden size (0: the plan's)"),
+                       cl::cat(Category));
+cl::opt<int> HeadsOpt("heads", cl::init(0), cl::desc("attention heads (0: the plan's)"),
+                      cl::cat(Category));
+cl::opt<int> SeqOpt("seq", cl::init(0), cl::desc("sequence length (0: the plan's)"),
+                    cl::cat(Category));
 cl::opt<int> VocabOpt("vocab", cl::init(0), cl::desc("vocabulary (corpus: 256)"),
                       cl::cat(Category));
-cl::opt<int> MicroBatchOpt("micro-batch", cl::init(0), cl::desc("sequences per micro-batch"),
+cl::opt<int> MicroBatchOpt("micro-batch", cl::init(0),
+                           cl::desc("sequences per micro-batch (0: the plan's)"),
                            cl::cat(Category));
 cl::opt<unsigned> SeedOpt("seed", cl::init(1), cl::desc("parameters and data"),
                           cl::cat(Category));
@@ -189,8 +194,10 @@ llvm::Expected<Setup> prepare() {
 #endif
   if (StepsOpt < 1)
     return userError("pfc-run: error: --steps must be at least 1 (got {})", StepsOpt.getValue());
-  if (LrOpt < 0)
-    return userError("pfc-run: error: --lr must be positive (got {})", LrOpt.getValue());
+  if (!(LrOpt >= 0) || !std::isfinite(LrOpt))
+    return userError("pfc-run: error: --lr must be a positive number, or 0 for the optimizer's "
+                     "default (got {})",
+                     LrOpt.getValue());
   if (LrWarmupOpt < 0 || LrWarmupOpt > StepsOpt)
     return userError("pfc-run: error: --warmup-steps must be in [0, --steps] = [0, {}] (got {})",
                      StepsOpt.getValue(), LrWarmupOpt.getValue());
@@ -251,6 +258,20 @@ llvm::Expected<Setup> prepare() {
                          : fmt::format("{} data-parallel replicas",
                                        S.Plan.Options.data_parallel()));
   S.DataParallel = std::max(1, S.Plan.Options.data_parallel());
+  // Micro-batches whose activations the whole model holds at once: each
+  // stage's blocks times its device's peak in flight (the memory pass's),
+  // over the blocks; all of them when the plan has no memory figures.
+  double BlockInFlight = 0, Blocks = 0;
+  for (const Stage &St : S.Plan.Stages) {
+    const double Own = std::max(1, St.LayerEnd - St.LayerBegin);
+    const int32_t Peak = static_cast<size_t>(St.Device) < S.Plan.Stats.size()
+                             ? S.Plan.Stats[St.Device].PeakInflight
+                             : 0;
+    BlockInFlight += Own * (Peak > 0 ? Peak : S.Plan.Options.microbatches());
+    Blocks += Own;
+  }
+  const int64_t InFlight =
+      S.DataParallel * std::max<int64_t>(1, std::llround(BlockInFlight / std::max(1.0, Blocks)));
   llvm::Expected<Program> Replicated = expandDataParallel(S.Plan);
   if (!Replicated)
     return Replicated.takeError();
@@ -266,6 +287,11 @@ llvm::Expected<Setup> prepare() {
   llvm::Expected<ModelConfig> C = scaledConfig(S.Plan.Model, Scale, SeedOpt);
   if (!C)
     return C.takeError();
+  // Refuse what cannot fit this machine before allocating it (a huge
+  // --hidden or --seq would swap, or be killed).
+  if (llvm::Error E = checkRunFits(*C, S.Plan.numPipelines(), InFlight,
+                                   PrecisionOpt == Precision::Fp64 ? 8 : 4))
+    return E;
   S.Config = *C;
   return S;
 }

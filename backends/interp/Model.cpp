@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include <unistd.h>
+
 namespace pfc::interp {
 
 llvm::Expected<ModelConfig> scaledConfig(const proto::Model &M, const ModelScale &S,
@@ -34,6 +36,42 @@ llvm::Expected<ModelConfig> scaledConfig(const proto::Model &M, const ModelScale
     return userError("pfc-run: error: {} heads do not divide the hidden size {}", C.Heads,
                      C.Hidden);
   return C;
+}
+
+double runBytes(const ModelConfig &C, int64_t Replicas, int64_t InFlight, int64_t ElemBytes) {
+  const double H = C.Hidden, F = C.Ffn, V = C.Vocab, S = C.Seq;
+  const double Tokens = S * C.MicroBatch;
+  const double Params = C.Layers * (4 * H * H + 2 * H * F + 9 * H + F) + 2 * V * H + S * H;
+  // Per block and micro-batch: the Linear and LayerNorm inputs, attention
+  // scores and probabilities, GELU's input and output; the head's logits
+  // and their gradient.
+  const double Block = Tokens * (12 * H + 3 * F) + 2.0 * C.MicroBatch * C.Heads * S * S;
+  const double Head = 2 * Tokens * V;
+  return static_cast<double>(ElemBytes) *
+         (4 * Params * static_cast<double>(Replicas) +
+          static_cast<double>(InFlight) * (C.Layers * Block + Head));
+}
+
+double physicalMemoryBytes() {
+  const long Pages = sysconf(_SC_PHYS_PAGES), Page = sysconf(_SC_PAGE_SIZE);
+  return Pages > 0 && Page > 0 ? static_cast<double>(Pages) * static_cast<double>(Page) : 0;
+}
+
+llvm::Error checkRunFits(const ModelConfig &C, int64_t Replicas, int64_t InFlight,
+                         int64_t ElemBytes, double LimitBytes) {
+  if (LimitBytes <= 0)
+    LimitBytes = physicalMemoryBytes();
+  const double Need = runBytes(C, Replicas, InFlight, ElemBytes);
+  if (LimitBytes <= 0 || Need <= LimitBytes)
+    return llvm::Error::success();
+  constexpr double GiB = 1024.0 * 1024 * 1024;
+  return userError("pfc-run: error: the model to run (hidden {}, ffn {}, {} layers, sequence "
+                   "{}, vocabulary {}, micro-batch {}) needs about {:.1f} GiB for {} "
+                   "replica(s) and {} micro-batches in flight, more than this machine's {:.1f} "
+                   "GiB; scale it down with --hidden, --seq, --micro-batch, --vocab or "
+                   "--layers-per-stage",
+                   C.Hidden, C.Ffn, C.Layers, C.Seq, C.Vocab, C.MicroBatch, Need / GiB, Replicas,
+                   InFlight, LimitBytes / GiB);
 }
 
 Batch syntheticBatch(const ModelConfig &C, uint64_t Seed, int32_t Index, int32_t Sequences) {

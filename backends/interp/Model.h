@@ -41,6 +41,21 @@ struct ModelScale {
   int32_t Layers = 0, Hidden = 0, Ffn = 0, Heads = 0, Seq = 0, Vocab = 0, MicroBatch = 0;
 };
 
+/// Bytes a CPU run of \p C needs, roughly: per replica, parameters with
+/// their gradients and two optimizer moments, and the activations every
+/// block and the head keep for the backward of \p InFlight micro-batches at
+/// once (all replicas together), in elements of \p ElemBytes. An estimate
+/// for refusing runs that cannot fit, not a measurement.
+double runBytes(const ModelConfig &C, int64_t Replicas, int64_t InFlight, int64_t ElemBytes);
+
+/// A user error when runBytes exceeds \p LimitBytes (this machine's memory,
+/// physicalMemoryBytes(), when 0), naming both and what to scale down.
+llvm::Error checkRunFits(const ModelConfig &C, int64_t Replicas, int64_t InFlight,
+                         int64_t ElemBytes, double LimitBytes = 0);
+
+/// The machine's physical memory in bytes (0 if unknown).
+double physicalMemoryBytes();
+
 /// The model's dimensions with \p Scale applied. A scaled hidden size without
 /// an explicit Ffn keeps the model's Ffn/Hidden ratio. Fails when heads do
 /// not divide the hidden size or a dimension is not positive.

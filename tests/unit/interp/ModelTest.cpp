@@ -54,6 +54,24 @@ TEST_CASE("interp: scaledConfig keeps the model's shape and checks it") {
   CHECK(llvm::toString(Bad.takeError()).find("5 heads do not divide") != std::string::npos);
 }
 
+TEST_CASE("interp: a run too big for the machine is refused, naming what it needs") {
+  ModelConfig C;
+  C.Layers = 2, C.Hidden = 4, C.Ffn = 8, C.Heads = 2, C.Seq = 3, C.Vocab = 5, C.MicroBatch = 1;
+  // Parameters 2 (64 + 64 + 36 + 8) + 40 + 12 = 396; per micro-batch: blocks
+  // 2 (3 (48 + 24) + 2 * 2 * 9) = 504, head 30.
+  CHECK(runBytes(C, 1, 1, 4) == doctest::Approx(4 * (4 * 396 + 534)));
+  CHECK(runBytes(C, 2, 3, 8) == doctest::Approx(8 * (4 * 396 * 2 + 3 * 534)));
+  CHECK(!checkRunFits(C, 1, 1, 4, 1e6));
+  llvm::Error E = checkRunFits(C, 1, 1, 4, 1024);
+  REQUIRE(static_cast<bool>(E));
+  const std::string Text = llvm::toString(std::move(E));
+  CHECK(Text.find("needs about 0.0 GiB for 1 replica(s) and 1 micro-batches in flight, more "
+                  "than this machine's 0.0 GiB") != std::string::npos);
+  C.Hidden = 100000; // and against the real machine
+  CHECK(static_cast<bool>(llvm::errorToBool(checkRunFits(C, 1, 1, 4))));
+  CHECK(physicalMemoryBytes() > 0);
+}
+
 TEST_CASE("interp: the whole model's gradient matches finite differences") {
   ModelConfig C = tinyConfig();
   Model<double> M(C);
