@@ -10,8 +10,10 @@ teacher-student task and on the text corpus:
     tuned one;
   * K-FAC through the plan's tasks at k = 1 (inverses refreshed every step:
     --kfac-warmup as long as the run) and at the plan's k (refresh cycle of
-    the compiled plan, --kfac-warmup 0), each over KL clip x factor decay x
-    schedule, with the embedding preconditioned too (--kfac-embedding).
+    the compiled plan, --kfac-warmup 0) -- and, as pfc-run runs it by
+    default, at the plan's k after 20 steps at k = 1 (--kfac-warmup 20) --
+    each over KL clip x factor decay x schedule, with the embedding
+    preconditioned too (--kfac-embedding).
 
 The learning-rate schedule is part of every optimizer's grid: constant;
 a linear warm-up over the first 10% of the steps, then constant
@@ -28,7 +30,7 @@ every seed reaches the target). --jobs runs that many pfc-run at once.
 
   scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
-                         [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k]
+                         [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k,kfac-kw]
                          [--jobs 2]
 """
 import argparse
@@ -77,10 +79,13 @@ GRIDS = {
     "adam": [(lr, sched) for lr in (0.01, 0.03, 0.06) for sched in SCHEDULES],
     "kfac-1": KFAC_GRID,
     "kfac-k": KFAC_GRID,
+    "kfac-kw": KFAC_GRID,
 }
 LABELS = {"sgd": "SGD (momentum 0.9)", "adam": "AdamW", "kfac-1": "K-FAC, k = 1",
-          "kfac-k": "K-FAC, plan's k = {k}"}
-COLOURS = {"sgd": "#1f77b4", "adam": "#ff7f0e", "kfac-1": "#2ca02c", "kfac-k": "#d62728"}
+          "kfac-k": "K-FAC, plan's k = {k}",
+          "kfac-kw": "K-FAC, plan's k = {k} after %d steps at k = 1" % 20}
+COLOURS = {"sgd": "#1f77b4", "adam": "#ff7f0e", "kfac-1": "#2ca02c", "kfac-k": "#d62728",
+           "kfac-kw": "#9467bd"}
 
 
 def run(cmd):
@@ -112,6 +117,8 @@ def train(pfc_run, plan, data, opt, setting, steps, seed, work):
         args += ["--optimizer", "kfac", "--kfac-embedding", "--kfac-warmup", str(steps)]
     elif opt == "kfac-k":
         args += ["--optimizer", "kfac", "--kfac-embedding", "--kfac-warmup", "0"]
+    elif opt == "kfac-kw":  # pfc-run's default: 20 steps at k = 1, then the plan's k
+        args += ["--optimizer", "kfac", "--kfac-embedding", "--kfac-warmup", "20"]
     else:
         args += ["--optimizer", opt]
     out = run(args)
@@ -280,7 +287,7 @@ def main():
         for target in sorted({t for d, t, *_ in tuned if d == data}, reverse=True):
             best = {opt: steps for d, t, opt, _, steps, _, _ in tuned if d == data and t == target}
             first = [v for v in (best.get("sgd"), best.get("adam")) if v]
-            for opt in ("kfac-1", "kfac-k"):
+            for opt in ("kfac-1", "kfac-k", "kfac-kw"):
                 if opt not in best:
                     continue
                 if first and best[opt]:
