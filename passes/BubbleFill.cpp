@@ -161,9 +161,9 @@ public:
       K = MaxSteps;
       StepUsed = Step + Good;
       P.Warnings.push_back(fmt::format(
-          "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} steps; the "
+          "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} step{}; the "
           "step grows by {:.3f} ms ({:.1f}%) to fit it{}",
-          MaxSteps, Good, 100 * Good / Step,
+          MaxSteps, MaxSteps == 1 ? "" : "s", Good, 100 * Good / Step,
           P.Options.kfac().curvature_microbatches() == 0 && P.Options.microbatches() > 1
               ? " (--kfac-curvature-microbatches estimates the factors from fewer "
                 "micro-batches)"
@@ -307,6 +307,7 @@ void BubbleFillPass::writeReport(Program &P, const CycleProblem &Problem, double
   R.set_refresh_steps(K);
   R.set_step_time_ms_without(StepWithout);
   R.set_step_time_ms_with(StepUsed);
+  R.set_stretch_ms(StepUsed - StepWith);
   R.set_tasks(Problem.size());
   R.set_split_inversions(Split);
   R.clear_devices();

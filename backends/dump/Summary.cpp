@@ -50,11 +50,19 @@ void printKfac(const Program &P, llvm::raw_ostream &OS) {
                     C.MaxBlocks == 1 ? "" : "s", C.MaxPieces, C.MaxPieces == 1 ? "" : "s");
   OS << fmt::format("  refresh steps: {} (lower bound {})\n", K.refresh_steps(),
                     K.lower_bound_steps());
-  OS << fmt::format("  step time: {:.3f} ms without K-FAC, {:.3f} ms with ({:+.2f}%)\n",
+  auto Share = [&](double Ms) {
+    return K.step_time_ms_without() > 0 ? 100 * Ms / K.step_time_ms_without() : 0.0;
+  };
+  OS << fmt::format("  step time: {:.3f} ms without K-FAC, {:.3f} ms with ({:+.2f}%{})\n",
                     K.step_time_ms_without(), K.step_time_ms_with(),
-                    K.step_time_ms_without() > 0
-                        ? 100 * (K.step_time_ms_with() / K.step_time_ms_without() - 1)
-                        : 0.0);
+                    Share(K.step_time_ms_with() - K.step_time_ms_without()),
+                    K.stretch_ms() > 0
+                        ? fmt::format(": preconditioning {:+.2f}%, stretch {:+.2f}% to fit the "
+                                      "work",
+                                      Share(K.step_time_ms_with() - K.step_time_ms_without() -
+                                            K.stretch_ms()),
+                                      Share(K.stretch_ms()))
+                        : "");
   OS << fmt::format("  utilization: {:.1f}% before, {:.1f}% after; fill ratio {:.3f}\n",
                     100 * K.utilization_before(), 100 * K.utilization_after(), K.fill_ratio());
   OS << fmt::format("  {:>6} {:>7} {:>6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>10} {:>10}\n",
@@ -95,6 +103,7 @@ llvm::json::Object kfacJson(const Program &P) {
       {"fill_ratio", K.fill_ratio()},
       {"step_time_ms_without_kfac", K.step_time_ms_without()},
       {"step_time_ms_with_kfac", K.step_time_ms_with()},
+      {"stretch_ms", K.stretch_ms()},
       {"utilization_before", K.utilization_before()},
       {"utilization_after", K.utilization_after()},
       {"tasks", K.tasks()},
