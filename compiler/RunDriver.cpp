@@ -377,8 +377,13 @@ template <typename T> llvm::Error train(Setup &S) {
           ? fmt::format(", constant after a {}-step warm-up", Sched.Warmup)
           : fmt::format(", {} to {:g} x lr after a {}-step warm-up", LrSchedule::name(Sched.Shape),
                         Sched.MinRatio, Sched.Warmup),
-      S.DataParallel > 1 ? fmt::format("; {} data-parallel replicas of the plan", S.DataParallel)
-                         : "");
+      S.DataParallel > 1
+          ? fmt::format("; {} data-parallel replicas of the plan{}", S.DataParallel,
+                        P.Options.zero() > 0
+                            ? fmt::format(", ZeRO stage {} (each stage in {} shards)",
+                                          P.Options.zero(), P.numPipelines())
+                            : "")
+          : "");
   LossCurve Train{"train", {}}, Valid{"valid", {}};
   std::vector<double> TokensPerS, StepMs;
   std::vector<std::vector<double>> Measured;
