@@ -11,6 +11,18 @@
 namespace pfc::interp {
 namespace {
 
+/// SGD with momentum and weight decay over \p N elements: Buf = μ Buf + Dir +
+/// wd Value, Value -= lr Buf.
+template <typename T>
+void momentumStep(T *Value, const T *Dir, T *Buf, int64_t N, const SgdOptions &O) {
+  const T Mu = static_cast<T>(O.Momentum), Wd = static_cast<T>(O.WeightDecay);
+  const T Lr = static_cast<T>(O.Lr);
+  for (int64_t J = 0; J < N; ++J) {
+    Buf[J] = Mu * Buf[J] + Dir[J] + Wd * Value[J];
+    Value[J] -= Lr * Buf[J];
+  }
+}
+
 /// What SGD and AdamW share: the parameters and the flat range they update.
 template <typename T> class ElementwiseOptimizer : public Optimizer<T> {
 public:
@@ -42,17 +54,11 @@ public:
   double learningRate() const override { return Opts.Lr; }
   int64_t stateElements() const override { return static_cast<int64_t>(Buf.size()); }
   void step() override {
-    const T Mu = static_cast<T>(Opts.Momentum), Wd = static_cast<T>(Opts.WeightDecay);
-    const T Lr = static_cast<T>(Opts.Lr);
     forFlatRange(this->Params, this->Begin, this->End,
                  [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
                    Param<T> &P = *this->Params[I];
-                   T *B = Buf.data() + (Flat - this->Begin);
-                   for (int64_t J = J0; J < J1; ++J) { // momentumUpdate's arithmetic
-                     T &Bj = B[J - J0];
-                     Bj = Mu * Bj + P.Grad[J] + Wd * P.Value[J];
-                     P.Value[J] -= Lr * Bj;
-                   }
+                   momentumStep(P.Value.data() + J0, P.Grad.data() + J0,
+                                Buf.data() + (Flat - this->Begin), J1 - J0, Opts);
                  });
   }
 
@@ -107,11 +113,7 @@ private:
 
 template <typename T>
 void momentumUpdate(Param<T> &P, const Tensor<T> &Dir, Tensor<T> &Buf, const SgdOptions &O) {
-  for (int64_t J = 0; J < P.Value.numel(); ++J) {
-    Buf[J] = static_cast<T>(O.Momentum) * Buf[J] + Dir[J] +
-             static_cast<T>(O.WeightDecay) * P.Value[J];
-    P.Value[J] -= static_cast<T>(O.Lr) * Buf[J];
-  }
+  momentumStep(P.Value.data(), Dir.data(), Buf.data(), P.Value.numel(), O);
 }
 
 template <typename T>
