@@ -4,9 +4,11 @@
 // consecutive steps, choosing the smallest k for which everything fits
 // without making the step longer (CycleScheduler does the placing). The
 // search tries the lower bound max_d ceil(work_d / idle_d) and one more
-// step, then doubles and bisects. If no k up to the limit works (a curvature task longer than
-// every gap after its forward, say), the step is stretched by the least
-// amount (to 5%) that makes it fit, and a warning says by how much.
+// step, then doubles and bisects. If no k up to the limit works (a
+// curvature task longer than every gap after its forward, say), the step is stretched by the least
+// amount (to 5% of it or 1% of the step) that makes it fit, searched from a
+// lower bound that counts only the gaps each task length fits in, and a
+// warning says by how much.
 //
 // Results: cycle tasks get absolute start/end times in [0, k T) and their
 // cycle step; every stream is reordered by time within the step; the
@@ -29,29 +31,20 @@ namespace {
 
 constexpr int DefaultMaxSteps = 64;
 
-/// Step time and per-device busy time with preconditioning free (the plan
-/// as a first-order optimizer would run it); then simulates \p P as it is.
-/// Done in place: copying a plan of a million tasks costs more than
-/// simulating it.
+/// Simulates \p P; returns the step time and per-device busy time with
+/// preconditioning free (the plan as a first-order optimizer would run it).
 llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(Program &P) {
   llvm::Expected<StepSimulator> Sim = StepSimulator::create(P);
   if (!Sim)
     return Sim.takeError();
-  std::vector<std::pair<TaskId, double>> Saved;
-  for (TaskId T = 0; T < P.numTasks(); ++T)
-    if (P.Tasks[T].Kind == proto::PRECONDITION) {
-      Saved.emplace_back(T, P.Tasks[T].DurationMs);
-      P.Tasks[T].DurationMs = 0;
-    }
   Sim->run(P);
-  for (auto [T, Ms] : Saved)
-    P.Tasks[T].DurationMs = Ms;
   std::vector<double> Busy;
   for (const DeviceStats &S : P.Stats)
     Busy.push_back(S.BusyMs);
-  const double Step = P.Time.StepTimeMs;
-  Sim->run(P);
-  return std::make_pair(Step, Busy);
+  for (const Task &Tk : P.Tasks)
+    if (Tk.Kind == proto::PRECONDITION)
+      Busy[Tk.Device] -= Tk.DurationMs;
+  return std::make_pair(Sim->stepTimeWithout(P, proto::PRECONDITION), Busy);
 }
 
 class BubbleFillPass : public Pass {
@@ -132,23 +125,21 @@ public:
       K = Hi;
       StepUsed = Step;
     } else {
-      // Stretch the step: the least extra time (to 5%) that makes it fit.
-      // Every device gains the extra idle time once per step, so no less
-      // than max_d(work_d / K - idle_d) can do.
-      double Longest = 0;
-      for (TaskId T : Problem.tasks())
-        Longest = std::max(Longest, P.Tasks[T].DurationMs);
-      double Extra = std::max(Longest, 1e-3), Bad = 0;
-      for (int32_t D = 0; D < Devices; ++D)
-        Bad = std::max(Bad, Work[D] / MaxSteps - Idle[D]);
-      Extra = std::max(Extra, Bad * 1.05);
-      while (!Try(MaxSteps, Step + Extra)) {
+      // Stretch the step: the least extra time that makes it fit, to 5% of
+      // it or 1% of the step. No less than the size-aware bound can do; the
+      // placements found need some 10-20% more, so the first try is a
+      // little above it and each miss widens the step twice as far.
+      const double Floor = Problem.stretchBound(Step, MaxSteps);
+      double Bad = Floor; // nothing below can fit; it may not itself
+      double Widen = std::max({0.15 * Floor, 0.01 * Step, 1e-6});
+      double Extra = Floor + Widen;
+      for (; !Try(MaxSteps, Step + Extra); Widen *= 2) {
         Bad = Extra;
-        Extra *= 1.5;
+        Extra += Widen;
       }
       double Good = Extra;
       CyclePlacement Best = Starts;
-      while (Good - Bad > 0.05 * Good) {
+      while (Good - Bad > std::max(0.05 * Good, 0.01 * Step)) {
         double Mid = (Good + Bad) / 2;
         if (Try(MaxSteps, Step + Mid)) {
           Good = Mid;

@@ -171,6 +171,46 @@ void CycleProblem::pairCollectives(const Program &P) {
   }
 }
 
+double CycleProblem::stretchBound(double StepMs, int Steps) const {
+  std::vector<std::vector<double>> Lengths(Busy.size());
+  for (int32_t I = 0; I < size(); ++I)
+    Lengths[LaneOf[I]].push_back(Duration[I]);
+  double Bound = 0;
+  std::vector<double> Gaps;
+  for (size_t L = 0; L < Busy.size(); ++L) {
+    std::vector<double> &Tasks = Lengths[L];
+    if (Tasks.empty())
+      continue;
+    // The step's gaps before its last busy interval, and the one after it.
+    Gaps.clear();
+    double Cursor = 0;
+    for (auto [From, To] : Busy[L]) {
+      if (From > Cursor)
+        Gaps.push_back(From - Cursor);
+      Cursor = std::max(Cursor, To);
+    }
+    const double EndGap = std::max(0.0, StepMs - Cursor);
+    std::sort(Gaps.begin(), Gaps.end(), std::greater<>());
+    std::sort(Tasks.begin(), Tasks.end(), std::greater<>());
+    // Longest first: for each length x, the work of the tasks at least x
+    // long against the gaps at least x long.
+    double Work = 0, Fits = 0;
+    size_t G = 0;
+    for (size_t I = 0; I < Tasks.size(); ++I) {
+      const double X = Tasks[I];
+      Work += X;
+      if (I + 1 < Tasks.size() && Tasks[I + 1] == X)
+        continue;
+      for (; G < Gaps.size() && Gaps[G] >= X; ++G)
+        Fits += Gaps[G];
+      const double PerStep = Work / Steps;
+      if (PerStep > Fits)
+        Bound = std::max(Bound, std::max(X, PerStep - Fits) - EndGap);
+    }
+  }
+  return Bound;
+}
+
 CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
                                    const CycleSchedulerConfig &Config) const {
   CyclePlacement Result;

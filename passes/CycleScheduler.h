@@ -67,6 +67,13 @@ public:
   /// Busy intervals of one step, per device stream (Device * NumStreams + Stream).
   const std::vector<std::vector<std::pair<double, double>>> &busy() const { return Busy; }
 
+  /// A lower bound on the time every step must grow by for any placement
+  /// into \p Steps steps of \p StepMs to exist: on each lane, the tasks of
+  /// length x or more fit only in gaps at least x long (the step's end gap
+  /// grows by the stretch), so for every such x their work over the cycle
+  /// must not exceed those gaps' time.
+  double stretchBound(double StepMs, int Steps) const;
+
   /// Places every cycle task into a cycle of \p Steps steps of \p StepMs.
   CyclePlacement place(const Program &P, double StepMs, int Steps,
                        const CycleSchedulerConfig &Config) const;

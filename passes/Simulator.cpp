@@ -169,6 +169,25 @@ void StepSimulator::run(Program &P) const {
   Time.BubbleFraction = P.numDevices() ? IdleShare / P.numDevices() : 0;
 }
 
+double StepSimulator::stepTimeWithout(const Program &P, TaskKind Free) const {
+  const int32_t N = P.numTasks();
+  std::vector<double> Duration(N);
+  for (TaskId T = 0; T < N; ++T)
+    Duration[T] = P.Tasks[T].Kind == Free ? 0 : P.Tasks[T].DurationMs;
+  std::vector<double> Start(N, 0);
+  double Step = 0;
+  for (TaskId T : Order) {
+    const double EndT = Start[T] + Duration[T];
+    if (!IsCycle[T])
+      Step = std::max(Step, EndT);
+    for (int32_t I = Offsets[T], E = Offsets[T + 1]; I < E; ++I)
+      Start[Succs[I]] = std::max(Start[Succs[I]], EndT);
+    if (Next[T] != NoTask)
+      Start[Next[T]] = std::max(Start[Next[T]], EndT);
+  }
+  return Step;
+}
+
 llvm::Error simulateProgram(Program &P) {
   llvm::Expected<StepSimulator> Sim = StepSimulator::create(P);
   if (!Sim)

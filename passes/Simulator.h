@@ -35,6 +35,9 @@ class StepSimulator {
 public:
   static llvm::Expected<StepSimulator> create(const Program &P);
   void run(Program &P) const;
+  /// The step time run() would give with the tasks of kind \p Free taking
+  /// no time; \p P is left as it is.
+  double stepTimeWithout(const Program &P, TaskKind Free) const;
 
 private:
   std::vector<uint8_t> IsCycle;

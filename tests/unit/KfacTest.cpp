@@ -180,6 +180,27 @@ TEST_CASE("bubble-fill: an inversion longer than every bubble still completes") 
   CHECK(Whole.Warnings[0].find("the step grows by") != std::string::npos);
 }
 
+TEST_CASE("bubble-fill: the stretch search starts from a bound on the gaps each task fits") {
+  // GPipe 2x2, F 1 ms, B 2 ms: a 9 ms step; device 0 idles in [2, 5), device 1
+  // in [0, 1) and [7, 9). PipeFisher keeps each 10 ms inversion whole: no gap
+  // holds one, so the step must grow until device 0's end gap (none) holds it:
+  // 10 ms over 64 steps. Over one step both 10 ms inversions must fit the end
+  // gap of the one step: 20 ms (device 1's 2 ms end gap leaves it 18).
+  Program Whole = kfacProgram(proto::GPIPE, 2, 2, 0.25, 10.0, proto::KfacOptions::PIPEFISHER);
+  REQUIRE(Whole.Kfac.step_time_ms_without() == doctest::Approx(9));
+  CycleProblem Problem(Whole);
+  CHECK(Problem.stretchBound(9, 64) == doctest::Approx(10));
+  CHECK(Problem.stretchBound(9, 1) == doctest::Approx(20));
+  CycleSchedulerConfig FixedOrder;
+  FixedOrder.FixedOrder = true;
+  CHECK_FALSE(Problem.place(Whole, 9 + 9.9, 64, FixedOrder).ok()); // a bound indeed
+  CHECK(Problem.place(Whole, 9 + 10, 64, FixedOrder).ok());         // and here a tight one
+  // The search ends within 5% of the stretch (or 1% of the step) of the least.
+  CHECK(Whole.Kfac.stretch_ms() >= 10 - 1e-9);
+  CHECK(Whole.Kfac.stretch_ms() <= 10 * 1.06);
+  CHECK(checkCycle(Whole) == "");
+}
+
 TEST_CASE("kfac-insert: preconditioning sits between the gradient and the optimizer step") {
   Program P = kfacProgram(proto::ONE_F_ONE_B, 2, 2, 0.5, 1.0);
   for (int32_t D = 0; D < P.numDevices(); ++D) {
