@@ -16,8 +16,9 @@
 //       range (F and B: in range) and then runs on that stage's device, a
 //       peer of -1 or another task, a finite duration >= 0, a cycle step and
 //       data lag >= 0 (both 0 unless a K-FAC cycle task), a piece >= 0, a
-//       layer count >= 1 (> 1 only for curvature), the blocks of a cycle
-//       task within its stage's, and the stream of its kind (defaultStream).
+//       layer count >= 1 (> 1 only for curvature and factor all-reduce),
+//       the blocks of a cycle task within its stage's, and the stream of
+//       its kind (defaultStream).
 //   S4. Every task is in exactly one stream: its own device's, of its kind.
 //   S5. Every dependency edge joins two different tasks in range.
 // send/recv (VerifyGraph.cpp)
@@ -235,9 +236,10 @@ llvm::Error Checker::checkStructure() {
                               Tk.DataLag,
                               Kind.Cycle ? "they must be >= 0" : "per-step tasks have 0 and 0"));
     if (Tk.Piece < 0 || Tk.LayerCount < 1 ||
-        (Tk.LayerCount > 1 && Tk.Kind != proto::CURVATURE_A && Tk.Kind != proto::CURVATURE_B))
+        (Tk.LayerCount > 1 && Tk.Kind != proto::CURVATURE_A && Tk.Kind != proto::CURVATURE_B &&
+         Tk.Kind != proto::FACTOR_ALL_REDUCE))
       return Fail(fmt::format("{} has piece {} and layer count {}; pieces are >= 0 and only "
-                              "curvature tasks cover more than one block",
+                              "curvature tasks and factor all-reduces cover more than one block",
                               describe(T), Tk.Piece, Tk.LayerCount));
     if (Kind.Cycle && Tk.Layer >= 0 && Tk.Stage >= 0) {
       const Stage &St = P.Stages[Tk.Stage];

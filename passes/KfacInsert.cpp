@@ -13,11 +13,13 @@
 //     task (layer_count > 1), since each is short next to the step and
 //     per-block tasks would only multiply the plan (--kfac-curvature-blocks
 //     sets the group size instead)
-//   factor all-reduce(block) after all its curvature, when the stage has
-//     replicas (data parallelism, Chimera's second pipeline)
+//   factor all-reduce(block group) after all its curvature, when the stage
+//     has replicas (data parallelism, Chimera's second pipeline): one per
+//     group of blocks that share curvature tasks
 //   inversion A / B (block) after the factor is complete; an inversion
 //     longer than the piece limit becomes a chain of pieces (blocked Cholesky
-//     panels) so that it fits small gaps
+//     panels) so that it fits small gaps: up to 64, and no more than about
+//     512 per device
 // and, every step, a PRECONDITION task per stage between the gradient being
 // complete (its all-reduce, or its last backward) and the optimizer step.
 // Under ZeRO no rank holds a layer's whole summed gradient after the
@@ -47,6 +49,9 @@ constexpr int32_t MaxCurvaturePieces = 4;
 /// Curvature tasks per device that splitting may reach and grouping aims at.
 constexpr int64_t CurvatureBudget = 1024;
 constexpr int32_t MaxInversionPieces = 64;
+/// Inversion pieces per device that splitting may reach: a device holding
+/// many blocks splits each inversion into fewer pieces.
+constexpr int64_t InversionBudget = 512;
 
 /// Consecutive blocks [First, First + Count) that share curvature tasks.
 struct BlockGroup {
@@ -131,8 +136,9 @@ public:
     for (int32_t S = 0; S < P.numStages(); ++S)
       if (auto [First, Count] = blocksOf(P.Stages[S], Blocks); Count > 0)
         Groups[S] = groupBlocks(First, First + Count - 1, static_cast<int32_t>(GroupSize));
-    const int32_t InvPieces = piecesFor(Cost.InvertAMs, MaxPiece, MaxInversionPieces) +
-                              piecesFor(Cost.InvertBMs, MaxPiece, MaxInversionPieces);
+    const int32_t InvLimit = inversionPieceLimit(P, Blocks);
+    const int32_t InvPieces = piecesFor(Cost.InvertAMs, MaxPiece, InvLimit) +
+                              piecesFor(Cost.InvertBMs, MaxPiece, InvLimit);
     const int32_t CurvPieces = piecesFor(Cost.CurvatureAMs, CurvatureMaxPiece, PieceLimit) +
                                piecesFor(Cost.CurvatureBMs, CurvatureMaxPiece, PieceLimit);
     reserveFor(P, Groups, StageMbs, OptStep, CurvPieces, InvPieces);
@@ -154,20 +160,25 @@ public:
           addCurvature(P, proto::CURVATURE_B, St, S, Mb, G, Cost.CurvatureBMs * G.Count,
                        CurvatureMaxPiece, PieceLimit, Bwd[Slot], CurvB);
         }
+        // The group's factors travel in one all-reduce, as they were
+        // accumulated by one set of curvature tasks.
+        TaskId Sync = NoTask;
+        if (Group.Ranks > 1) {
+          Task AR = cycleTask(proto::FACTOR_ALL_REDUCE, St, S, -1, G.First);
+          AR.LayerCount = static_cast<int16_t>(G.Count);
+          AR.Bytes = Cost.FactorBytes * G.Count;
+          AR.DurationMs = Costs.allReduceMs(AR.Bytes, Group.Ranks, Group.CrossNode);
+          Sync = P.addTask(AR);
+          for (TaskId C : CurvA)
+            P.addEdge(C, Sync);
+          for (TaskId C : CurvB)
+            P.addEdge(C, Sync);
+        }
         for (int32_t Layer = G.First; Layer < G.First + G.Count; ++Layer) {
-          TaskId Sync = NoTask;
-          if (Group.Ranks > 1) {
-            Task AR = cycleTask(proto::FACTOR_ALL_REDUCE, St, S, -1, Layer);
-            AR.Bytes = Cost.FactorBytes;
-            AR.DurationMs = Costs.allReduceMs(Cost.FactorBytes, Group.Ranks, Group.CrossNode);
-            Sync = P.addTask(AR);
-            for (TaskId C : CurvA)
-              P.addEdge(C, Sync);
-            for (TaskId C : CurvB)
-              P.addEdge(C, Sync);
-          }
-          addInversion(P, proto::INVERT_A, St, S, Layer, Cost.InvertAMs, MaxPiece, Sync, CurvA);
-          addInversion(P, proto::INVERT_B, St, S, Layer, Cost.InvertBMs, MaxPiece, Sync, CurvB);
+          addInversion(P, proto::INVERT_A, St, S, Layer, Cost.InvertAMs, MaxPiece, InvLimit, Sync,
+                       CurvA);
+          addInversion(P, proto::INVERT_B, St, S, Layer, Cost.InvertBMs, MaxPiece, InvLimit, Sync,
+                       CurvB);
         }
       }
       const double PrecMs = Cost.PreconditionMs * blocksOf(St, Blocks).second;
@@ -245,6 +256,18 @@ private:
     return {static_cast<int32_t>(GroupSize), static_cast<int32_t>(PieceLimit)};
   }
 
+  /// The most pieces an inversion may be split into: MaxInversionPieces, or
+  /// fewer where the busiest device's two inversions per block would exceed
+  /// InversionBudget pieces.
+  static int32_t inversionPieceLimit(const Program &P, int32_t Blocks) {
+    std::vector<int64_t> PerDevice(P.numDevices(), 0);
+    for (const Stage &St : P.Stages)
+      PerDevice[St.Device] += 2 * int64_t{blocksOf(St, Blocks).second};
+    const int64_t Busiest =
+        std::max<int64_t>(1, *std::max_element(PerDevice.begin(), PerDevice.end()));
+    return static_cast<int32_t>(std::clamp<int64_t>(InversionBudget / Busiest, 1, MaxInversionPieces));
+  }
+
   /// The blocks of stage \p St: first, count (0: embedding or head only).
   static std::pair<int32_t, int32_t> blocksOf(const Stage &St, int32_t Blocks) {
     const int32_t First = std::max(1, St.LayerBegin), Last = std::min(Blocks, St.LayerEnd - 1);
@@ -306,9 +329,9 @@ private:
   }
 
   static void addInversion(Program &P, TaskKind Kind, const Stage &St, int32_t S, int32_t Layer,
-                           double Ms, double MaxPiece, TaskId Sync,
+                           double Ms, double MaxPiece, int32_t Limit, TaskId Sync,
                            const std::vector<TaskId> &Curvature) {
-    int32_t Pieces = piecesFor(Ms, MaxPiece, MaxInversionPieces);
+    int32_t Pieces = piecesFor(Ms, MaxPiece, Limit);
     TaskId Prev = NoTask;
     for (int32_t I = 0; I < Pieces; ++I) {
       Task T = cycleTask(Kind, St, S, -1, Layer);

@@ -186,12 +186,13 @@ public:
       }
   }
 
-  /// Sums the factors of block \p Layer over the stages \p Stages.
+  /// Sums the factors of blocks [\p Layer, \p Layer + \p Count) over the
+  /// stages \p Stages.
   template <typename... Ctx>
-  void sumFactors(int32_t Layer, const std::vector<int32_t> &Stages, Ctx &...C) {
+  void sumFactors(int32_t Layer, int32_t Count, const std::vector<int32_t> &Stages, Ctx &...C) {
     std::vector<std::vector<size_t>> Idx;
     for (int32_t S : Stages)
-      Idx.push_back(layersOf(S, Layer));
+      Idx.push_back(layersOf(S, Layer, Count));
     for (size_t J = 0; J < Idx[0].size(); ++J) {
       std::vector<std::remove_reference_t<decltype(Opts[0]->mutableFactors(0))> *> Members;
       for (size_t R = 0; R < Stages.size(); ++R)

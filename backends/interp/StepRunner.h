@@ -125,7 +125,7 @@ public:
       std::vector<int32_t> Stages;
       for (TaskId Member : Members)
         Stages.push_back(P.Tasks[Member].Stage);
-      Kfac.sumFactors(P.Tasks[Members[0]].Layer, Stages, C...);
+      Kfac.sumFactors(P.Tasks[Members[0]].Layer, P.Tasks[Members[0]].LayerCount, Stages, C...);
       return;
     }
     std::vector<decltype(Replicas[0]->params(0, 1))> Lists;

@@ -448,8 +448,8 @@ TEST_CASE("verify: K-FAC tasks name blocks of their stage") {
     CHECK(verify(C.P) ==
           error("structure", fmt::format("task {} (inv-A stage 0 layers 1-2 cycle step 1 on "
                                          "device 0) has piece 0 and layer count 2; pieces are "
-                                         ">= 0 and only curvature tasks cover more than one "
-                                         "block",
+                                         ">= 0 and only curvature tasks and factor all-reduces "
+                                         "cover more than one block",
                                          C.Inv)));
     C.P.Tasks[C.Inv].LayerCount = 1;
     C.P.Tasks[C.Curv].LayerCount = 2; // blocks 1-2 are stage 0's now

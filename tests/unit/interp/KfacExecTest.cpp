@@ -254,6 +254,28 @@ TEST_CASE("K-FAC through a Chimera plan: both replicas get the one-batch factors
   CHECK(R.ParamDiff < 1e-12);
 }
 
+TEST_CASE("K-FAC with replicas and curvature over two blocks: one all-reduce per group") {
+  const Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 2, 1,
+                                          /*Kfac=*/true, /*DataParallel=*/2,
+                                          /*CurvatureBlocks=*/2);
+  llvm::Expected<Program> Dp = expandDataParallel(P);
+  REQUIRE_MESSAGE(static_cast<bool>(Dp), llvm::toString(Dp.takeError()));
+  // 2 stages of 2 blocks on each of 2 replicas: one factor all-reduce per
+  // stage copy, over both blocks.
+  int32_t Reduces = 0;
+  for (const Task &Tk : Dp->Tasks)
+    if (Tk.Kind == proto::FACTOR_ALL_REDUCE) {
+      ++Reduces;
+      CHECK(Tk.LayerCount == 2);
+      CHECK(Tk.Layer == 1 + 2 * Dp->Stages[Tk.Stage].Position);
+    }
+  CHECK(Reduces == 2 * 2);
+  const KfacRun R = runAgainstDirect(*Dp, 1e9, /*AcrossStages=*/true);
+  CHECK(R.Compared == 2 * 4 * 6);
+  CHECK(R.FactorDiff < 1e-12);
+  CHECK(R.ParamDiff < 1e-12);
+}
+
 TEST_CASE("K-FAC with two data-parallel replicas: factor all-reduces sum both halves") {
   const Program P = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 2, 1,
                                           /*Kfac=*/true, /*DataParallel=*/2);
