@@ -31,6 +31,7 @@
 #endif
 #include "ir/Diagnostics.h"
 #include "ir/PlanConversion.h"
+#include "ir/Verifier.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
@@ -231,6 +232,19 @@ llvm::Expected<Setup> prepare() {
   llvm::Expected<Program> P = loadPlan(PlanPath);
   if (!P)
     return P.takeError();
+  // The executor follows the plan's streams and edges as they are: a plan
+  // that breaks an invariant (a task on another stage's device, a stage
+  // over blocks the model lacks) is refused before anything is built.
+  if (llvm::Error E = verifyProgram(*P))
+    return llvm::handleErrors(std::move(E), [&](const UserError &U) -> llvm::Error {
+      llvm::StringRef Text(U.text());
+      Text.consume_front("pfc: error: ");
+      return llvm::make_error<UserError>(
+          fmt::format("pfc-run: error: {}: the plan is not valid ({}); compile it again or check "
+                      "it with `pfc opt PLAN --passes=verify`",
+                      PlanPath.getValue(), Text.str()),
+          U.exitCode());
+    });
   Setup S{std::move(*P), {}, OptimizerOpt, false};
   for (const Task &Tk : S.Plan.Tasks)
     S.PlanKfac |= isCycleTask(Tk.Kind) || Tk.Kind == proto::PRECONDITION;

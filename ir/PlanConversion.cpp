@@ -140,6 +140,14 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
     std::string Where = fmt::format("tasks[{}]", I);
     if (T.id() != I)
       return Bad(Where + ".id", fmt::format("is {}, expected {}", T.id(), I));
+    if (!proto::TaskKind_IsValid(T.kind()) || T.kind() == proto::TASK_KIND_UNSPECIFIED)
+      return Bad(Where + ".kind", fmt::format("{} is not a task kind (FORWARD = 1 ... "
+                                              "ALL_GATHER = {})",
+                                              static_cast<int>(T.kind()), proto::TaskKind_MAX));
+    if (!proto::StreamKind_IsValid(T.stream()))
+      return Bad(Where + ".stream", fmt::format("{} is not a stream (COMPUTE = 0 ... "
+                                                "COLLECTIVE = {})",
+                                                static_cast<int>(T.stream()), proto::StreamKind_MAX));
     if (!DeviceOk(T.device()))
       return Bad(Where + ".device", fmt::format("{} is not in [0, {})", T.device(), NumDevices));
     if (T.stage() < -1 || T.stage() >= P.numStages())
@@ -188,6 +196,10 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
     std::string Where = fmt::format("streams[{}]", I);
     if (!DeviceOk(S.device()))
       return Bad(Where + ".device", fmt::format("{} is not in [0, {})", S.device(), NumDevices));
+    if (!proto::StreamKind_IsValid(S.stream()))
+      return Bad(Where + ".stream", fmt::format("{} is not a stream (COMPUTE = 0 ... "
+                                                "COLLECTIVE = {})",
+                                                static_cast<int>(S.stream()), proto::StreamKind_MAX));
     auto &Order = P.stream(S.device(), S.stream());
     if (!Order.empty())
       return Bad(Where, fmt::format("device {} stream {} listed twice", S.device(),

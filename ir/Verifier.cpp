@@ -11,7 +11,9 @@
 //   S1. Streams holds NumStreams lists per device; Stats is empty or has one
 //       entry per device; simulated timings have a start and end per task.
 //   S2. Every stage is on a device in range, its pipeline and position lie in
-//       [0, #stages), and each pipeline 0..P-1 holds positions 0..L-1 once.
+//       [0, #stages), and each pipeline 0..P-1 holds positions 0..L-1 once,
+//       over layers [begin, end) in ascending order, none empty, within the
+//       model's num_layers + 2 (embedding, blocks, head).
 //   S3. Every task has a known kind, a device in range, a stage of -1 or in
 //       range (F and B: in range) and then runs on that stage's device, a
 //       peer of -1 or another task, a finite duration >= 0, a cycle step and
@@ -194,6 +196,20 @@ llvm::Error Checker::checkStructure() {
       if (Lines[L][Pos] == -1)
         return Fail(fmt::format("pipeline {} has {} stages but none at position {}", L,
                                 Lines[L].size(), Pos));
+  const int32_t Layers = P.Model.num_layers() + 2; // embedding, blocks, head
+  for (size_t L = 0; L < Lines.size(); ++L)
+    for (size_t Pos = 0, Next = 0; Pos < Lines[L].size(); ++Pos) {
+      const Stage &St = P.Stages[Lines[L][Pos]];
+      if (St.LayerBegin < static_cast<int32_t>(Next) || St.LayerEnd <= St.LayerBegin ||
+          St.LayerEnd > Layers)
+        return Fail(fmt::format(
+            "stage {} (pipeline {} position {}) holds layers [{}, {}); a stage holds at least "
+            "one of the model's {} layers (embedding, {} blocks, head){}",
+            Lines[L][Pos], L, Pos, St.LayerBegin, St.LayerEnd, Layers, P.Model.num_layers(),
+            Pos > 0 ? fmt::format(", from layer {} on (where position {} ends)", Next, Pos - 1)
+                    : ""));
+      Next = static_cast<size_t>(St.LayerEnd);
+    }
 
   // S3. Also the compact per-task attributes the later checks use, and the
   // lane (device stream) of every task for S4, which reads it in stream

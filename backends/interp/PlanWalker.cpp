@@ -260,6 +260,28 @@ llvm::Error PlanWalker::checkRunnable(const Program &P, size_t Replicas, int32_t
   if (ModelLayers != P.Model.num_layers())
     return userError("pfc-run: error: the plan's model has {} blocks, the interpreter's {}",
                      P.Model.num_layers(), ModelLayers);
+  // Each pipeline builds one model replica from its stages' layers: they
+  // must hold every layer, in position order.
+  for (int32_t Pipe = 0; Pipe < Pipelines; ++Pipe) {
+    std::map<int32_t, const Stage *> ByPosition;
+    for (const Stage &St : P.Stages)
+      if (St.Pipeline == Pipe)
+        ByPosition[St.Position] = &St;
+    int32_t Next = 0;
+    for (auto [Position, St] : ByPosition) {
+      if (St->LayerBegin != Next)
+        return userError("pfc-run: error: the plan's pipeline {} leaves layers [{}, {}) to no "
+                         "stage (position {} starts at {}); each pipeline's stages must hold "
+                         "all {} layers (embedding, blocks, head) in order",
+                         Pipe, Next, St->LayerBegin, Position, St->LayerBegin,
+                         P.Model.num_layers() + 2);
+      Next = St->LayerEnd;
+    }
+    if (Next != P.Model.num_layers() + 2)
+      return userError("pfc-run: error: the plan's pipeline {} ends at layer {}, not at the "
+                       "model's last ({} layers: embedding, {} blocks, head)",
+                       Pipe, Next, P.Model.num_layers() + 2, P.Model.num_layers());
+  }
   for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
     switch (P.Tasks[Id].Kind) {
     case proto::FORWARD: case proto::BACKWARD: case proto::SEND_ACTIVATION:

@@ -15,5 +15,7 @@ config.environment["PATH"] = os.pathsep.join(tools + [config.environment.get("PA
 config.substitutions.append(("%examples", os.path.join(config.pfc_source_dir, "examples")))
 config.substitutions.append(("%profiles", os.path.join(config.pfc_shared_dir, "profiles", "pipefisher")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+config.substitutions.append(("%testtools", os.path.join(config.pfc_source_dir, "tests", "tools")))
+config.substitutions.append(("%pfcbin", config.pfc_tools_dir))
 if os.path.isdir(os.path.join(config.pfc_shared_dir, "profiles")):
     config.available_features.add("profiles")

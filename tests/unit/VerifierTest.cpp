@@ -422,6 +422,29 @@ struct CycleProgram {
 };
 } // namespace
 
+TEST_CASE("verify: the stages of a pipeline hold the model's layers in order") {
+  {
+    CycleProgram C; // stage 0 over more layers than the model has
+    C.P.Stages[0].LayerEnd = 32768;
+    CHECK(verify(C.P) == error("structure", "stage 0 (pipeline 0 position 0) holds layers [0, "
+                                            "32768); a stage holds at least one of the model's "
+                                            "4 layers (embedding, 2 blocks, head)"));
+  }
+  {
+    CycleProgram C; // stage 1 overlaps stage 0
+    C.P.Stages[1].LayerBegin = 1;
+    CHECK(verify(C.P) == error("structure", "stage 1 (pipeline 0 position 1) holds layers [1, "
+                                            "4); a stage holds at least one of the model's 4 "
+                                            "layers (embedding, 2 blocks, head), from layer 2 "
+                                            "on (where position 0 ends)"));
+  }
+  {
+    CycleProgram C; // an empty stage
+    C.P.Stages[1].LayerEnd = 2;
+    CHECK(verify(C.P).find("holds layers [2, 2)") != std::string::npos);
+  }
+}
+
 TEST_CASE("verify: K-FAC tasks name blocks of their stage") {
   {
     CycleProgram C; // stage 0 has block 1 only
@@ -442,8 +465,12 @@ TEST_CASE("verify: K-FAC tasks name blocks of their stage") {
   }
   {
     CycleProgram C; // an inversion is per block
-    C.P.Model.set_num_layers(3);
+    C.P.Model.set_num_layers(3); // stage 0: blocks 1-2, stage 1: block 3 and the head
     C.P.Stages[0].LayerEnd = 3;
+    std::tie(C.P.Stages[1].LayerBegin, C.P.Stages[1].LayerEnd) = std::pair(3, 5);
+    for (Task &Tk : C.P.Tasks)
+      if (Tk.Stage == 1 && Tk.Layer >= 0)
+        Tk.Layer = 3;
     C.P.Tasks[C.Inv].LayerCount = 2;
     CHECK(verify(C.P) ==
           error("structure", fmt::format("task {} (inv-A stage 0 layers 1-2 cycle step 1 on "
