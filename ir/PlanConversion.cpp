@@ -145,9 +145,10 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
                                               "ALL_GATHER = {})",
                                               static_cast<int>(T.kind()), proto::TaskKind_MAX));
     if (!proto::StreamKind_IsValid(T.stream()))
-      return Bad(Where + ".stream", fmt::format("{} is not a stream (COMPUTE = 0 ... "
-                                                "COLLECTIVE = {})",
-                                                static_cast<int>(T.stream()), proto::StreamKind_MAX));
+      return Bad(Where + ".stream",
+                 fmt::format("{} is not a stream (COMPUTE = 0 ... "
+                             "COLLECTIVE = {})",
+                             static_cast<int>(T.stream()), proto::StreamKind_MAX));
     if (!DeviceOk(T.device()))
       return Bad(Where + ".device", fmt::format("{} is not in [0, {})", T.device(), NumDevices));
     if (T.stage() < -1 || T.stage() >= P.numStages())
@@ -197,9 +198,10 @@ llvm::Expected<Program> fromPlan(const proto::Plan &Plan, llvm::StringRef Source
     if (!DeviceOk(S.device()))
       return Bad(Where + ".device", fmt::format("{} is not in [0, {})", S.device(), NumDevices));
     if (!proto::StreamKind_IsValid(S.stream()))
-      return Bad(Where + ".stream", fmt::format("{} is not a stream (COMPUTE = 0 ... "
-                                                "COLLECTIVE = {})",
-                                                static_cast<int>(S.stream()), proto::StreamKind_MAX));
+      return Bad(Where + ".stream",
+                 fmt::format("{} is not a stream (COMPUTE = 0 ... "
+                             "COLLECTIVE = {})",
+                             static_cast<int>(S.stream()), proto::StreamKind_MAX));
     auto &Order = P.stream(S.device(), S.stream());
     if (!Order.empty())
       return Bad(Where, fmt::format("device {} stream {} listed twice", S.device(),

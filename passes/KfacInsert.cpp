@@ -265,7 +265,8 @@ private:
       PerDevice[St.Device] += 2 * int64_t{blocksOf(St, Blocks).second};
     const int64_t Busiest =
         std::max<int64_t>(1, *std::max_element(PerDevice.begin(), PerDevice.end()));
-    return static_cast<int32_t>(std::clamp<int64_t>(InversionBudget / Busiest, 1, MaxInversionPieces));
+    return static_cast<int32_t>(
+        std::clamp<int64_t>(InversionBudget / Busiest, 1, MaxInversionPieces));
   }
 
   /// The blocks of stage \p St: first, count (0: embedding or head only).

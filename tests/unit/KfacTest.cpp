@@ -194,7 +194,7 @@ TEST_CASE("bubble-fill: the stretch search starts from a bound on the gaps each 
   CycleSchedulerConfig FixedOrder;
   FixedOrder.FixedOrder = true;
   CHECK_FALSE(Problem.place(Whole, 9 + 9.9, 64, FixedOrder).ok()); // a bound indeed
-  CHECK(Problem.place(Whole, 9 + 10, 64, FixedOrder).ok());         // and here a tight one
+  CHECK(Problem.place(Whole, 9 + 10, 64, FixedOrder).ok());        // and here a tight one
   // The search ends within 5% of the stretch (or 1% of the step) of the least.
   CHECK(Whole.Kfac.stretch_ms() >= 10 - 1e-9);
   CHECK(Whole.Kfac.stretch_ms() <= 10 * 1.06);
