@@ -208,14 +208,14 @@ llvm::Expected<Setup> prepare() {
   if (LrMinRatioOpt.getNumOccurrences() && LrScheduleOpt == LrSchedule::Constant)
     return userError("pfc-run: error: --lr-min-ratio needs --lr-schedule cosine or linear (the "
                      "constant schedule does not decay)");
-  if (!(DampingOpt > 0))
-    return userError("pfc-run: error: --kfac-damping must be positive (got {})",
+  if (!(DampingOpt > 0) || !std::isfinite(DampingOpt))
+    return userError("pfc-run: error: --kfac-damping must be a positive number (got {})",
                      DampingOpt.getValue());
   if (!(DecayOpt >= 0 && DecayOpt < 1))
     return userError("pfc-run: error: --kfac-decay must be in [0, 1) (got {})",
                      DecayOpt.getValue());
-  if (KlClipOpt < 0)
-    return userError("pfc-run: error: --kfac-kl-clip must not be negative (got {})",
+  if (!(KlClipOpt >= 0) || !std::isfinite(KlClipOpt))
+    return userError("pfc-run: error: --kfac-kl-clip must be a number >= 0, 0 for no clip (got {})",
                      KlClipOpt.getValue());
   for (auto [Name, V] : {std::pair{"layers-per-stage", LayersOpt.getValue()},
                          {"hidden", HiddenOpt.getValue()}, {"heads", HeadsOpt.getValue()},
@@ -408,6 +408,7 @@ template <typename T> llvm::Error train(Setup &S) {
       StepsOpt - 1, S.Opt != OptKind::Kfac ? 1
                     : WarmupOpt > 0        ? std::max(1, WarmupOpt.getValue())
                                            : std::max(1, P.Time.CycleSteps));
+  bool Diverged = false;
   for (int64_t Step = 0; Step < StepsOpt; ++Step) {
     std::vector<Batch> Batches;
     for (int32_t M = 0; M < N; ++M) {
@@ -433,6 +434,13 @@ template <typename T> llvm::Error train(Setup &S) {
     llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}{}\n", Step + 1,
                                 R->Loss, TokensPerS.back(), R->StepMs,
                                 Scheduled ? fmt::format(" lr={:.6g}", Lr) : "");
+    if (!std::isfinite(R->Loss) && !Diverged) {
+      Diverged = true; // said once; the run goes on, as asked
+      llvm::outs().flush();
+      llvm::errs() << fmt::format("pfc-run: warning: the loss is {} at step {}: training "
+                                  "diverged (learning rate {:.6g}; a lower --lr may help)\n",
+                                  R->Loss, Step + 1, Lr);
+    }
   }
   if (Gpu)
     if (llvm::Error E = Gpu->download(Replicas))
