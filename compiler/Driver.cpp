@@ -15,6 +15,7 @@
 #include "ir/PlanConversion.h"
 #include "passes/PassManager.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "llvm/ADT/StringExtras.h"
@@ -250,6 +251,9 @@ llvm::Error compile() {
   O.set_sequence_parallel(SequenceParallelOpt);
   O.set_optimizer(OptimizerOpt);
   O.mutable_kfac()->set_placement(KfacPlacementOpt);
+  if (std::isnan(KfacMaxPieceOpt))
+    return userError("pfc: error: --kfac-max-piece-ms must be a number of ms (0: automatic, "
+                     "< 0: never split; got nan)");
   O.mutable_kfac()->set_max_piece_ms(KfacMaxPieceOpt);
   O.mutable_kfac()->set_max_refresh_steps(KfacMaxStepsOpt);
   if (KfacCurvatureBlocksOpt < 0)

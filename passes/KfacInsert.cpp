@@ -85,6 +85,9 @@ public:
     const KfacBlockCost Cost = kfacBlockCost(P);
     CostModel Costs(P);
     double MaxPiece = P.Options.kfac().max_piece_ms();
+    if (std::isnan(MaxPiece))
+      return userError("pfc: error: kfac-insert: options.kfac.max_piece_ms is nan; it must be a "
+                       "number of ms (0: automatic, < 0: never split)");
     if (P.Options.kfac().placement() == proto::KfacOptions::PIPEFISHER)
       MaxPiece = -1; // PipeFisher never splits
     if (MaxPiece == 0) {
