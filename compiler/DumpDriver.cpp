@@ -43,7 +43,7 @@ cl::opt<View, false, ValuesParser<View>> ViewOpt(
 cl::opt<bool> JsonOpt("json", cl::desc("machine-readable JSON (summary and memory views)"),
                       cl::cat(Category));
 cl::opt<int> WidthOpt("width",
-                      cl::desc("characters per row of the ASCII timeline (at least 10, "
+                      cl::desc("characters per row of the ASCII timeline (10 to 100000, "
                                "default 100)"),
                       cl::init(100), cl::cat(Category));
 cl::opt<std::string> OutOpt("o", cl::desc("write to FILE instead of standard output"),
@@ -60,8 +60,9 @@ double reSimulate(const Program &P) {
 }
 
 llvm::Error run() {
-  if (WidthOpt < 10)
-    return userError("pfc-dump: error: --width must be at least 10 (got {})", WidthOpt.getValue());
+  if (WidthOpt < 10 || WidthOpt > 100000)
+    return userError("pfc-dump: error: --width must be in [10, 100000] columns (got {})",
+                     WidthOpt.getValue());
   if (JsonOpt && ViewOpt != View::Summary && ViewOpt != View::Memory &&
       ViewOpt != View::Network)
     return userError("pfc-dump: error: --json applies to --view summary, memory and network "
