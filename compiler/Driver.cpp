@@ -132,7 +132,7 @@ cl::opt<int> KfacCurvatureBlocksOpt(
     cl::init(0), cl::sub(CompileCmd), cl::cat(Category));
 cl::opt<int> KfacMaxStepsOpt("kfac-max-steps",
                              cl::desc("longest K-FAC refresh cycle to try before stretching "
-                                      "the step"),
+                                      "the step (default 64, at most 4096)"),
                              cl::init(64), cl::sub(CompileCmd), cl::cat(Category));
 
 // opt
@@ -270,6 +270,11 @@ llvm::Error compile() {
                              {"--kfac-max-steps", KfacMaxStepsOpt.getValue()}})
     if (Value < 1)
       return userError("pfc: error: {} must be at least 1 (got {})", Name, Value);
+  if (KfacMaxStepsOpt > MaxRefreshSteps)
+    return userError("pfc: error: --kfac-max-steps must be at most {} (got {}): inverses "
+                     "refreshed that seldom are too stale to help, and placing a cycle costs "
+                     "time and memory in proportion to its steps",
+                     MaxRefreshSteps, KfacMaxStepsOpt.getValue());
   if (KfacCurvatureMbsOpt < 0 || KfacCurvatureMbsOpt > MicrobatchesOpt)
     return userError("pfc: error: --kfac-curvature-microbatches must be in [0, --microbatches "
                      "{}] (0: all of them; got {})",

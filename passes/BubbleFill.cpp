@@ -18,6 +18,7 @@
 #include "CycleScheduler.h"
 #include "KfacCosts.h"
 #include "Pass.h"
+#include "PassManager.h"
 #include "Simulator.h"
 
 #include "ir/Diagnostics.h"
@@ -58,6 +59,10 @@ public:
     if (!Before)
       return Before.takeError();
     const double Step = P.Time.StepTimeMs;
+    if (P.Options.kfac().max_refresh_steps() > MaxRefreshSteps)
+      return userError("pfc: error: bubble-fill: options.kfac.max_refresh_steps is {}; it must be "
+                       "at most {} (0: {})",
+                       P.Options.kfac().max_refresh_steps(), MaxRefreshSteps, DefaultMaxSteps);
     const int MaxSteps = P.Options.kfac().max_refresh_steps() > 0
                              ? P.Options.kfac().max_refresh_steps()
                              : DefaultMaxSteps;

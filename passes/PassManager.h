@@ -43,6 +43,12 @@ private:
   std::vector<std::unique_ptr<Pass>> Passes;
 };
 
+/// The longest K-FAC refresh cycle bubble-fill accepts
+/// (options.kfac.max_refresh_steps, --kfac-max-steps): inverses refreshed
+/// that seldom are stale, and placing a cycle costs time and memory in
+/// proportion to its steps.
+inline constexpr int MaxRefreshSteps = 4096;
+
 /// The pipeline `pfc compile` runs for the program's options.
 std::string defaultPipeline(const proto::CompileOptions &Options);
 
