@@ -156,10 +156,17 @@ public:
       Starts = std::move(Best);
       K = MaxSteps;
       StepUsed = Step + Good;
+      // Why, where a device has work no gap of its step can hold.
+      const CycleProblem::Misfit M = Problem.misfit(Step);
+      const std::string Why =
+          M.Lane < 0 ? ""
+                     : fmt::format("; {} of device {}'s K-FAC tasks (up to {:.3f} ms) are longer "
+                                   "than its longest gap ({:.3f} ms)",
+                                   M.Tasks, M.Lane / NumStreams, M.LongestTask, M.LongestGap);
       P.Warnings.push_back(fmt::format(
           "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} step{}; the "
-          "step grows by {:.3f} ms ({:.1f}%) to fit it{}",
-          MaxSteps, MaxSteps == 1 ? "" : "s", Good, 100 * Good / Step,
+          "step grows by {:.3f} ms ({:.1f}%) to fit it{}{}",
+          MaxSteps, MaxSteps == 1 ? "" : "s", Good, 100 * Good / Step, Why,
           P.Options.kfac().curvature_microbatches() == 0 && P.Options.microbatches() > 1
               ? " (--kfac-curvature-microbatches estimates the factors from fewer "
                 "micro-batches)"

@@ -211,6 +211,36 @@ double CycleProblem::stretchBound(double StepMs, int Steps) const {
   return Bound;
 }
 
+CycleProblem::Misfit CycleProblem::misfit(double StepMs) const {
+  std::vector<double> Gap(Busy.size(), 0);
+  for (size_t L = 0; L < Busy.size(); ++L) {
+    double Cursor = 0;
+    for (auto [From, To] : Busy[L]) {
+      Gap[L] = std::max(Gap[L], From - Cursor);
+      Cursor = std::max(Cursor, To);
+    }
+    Gap[L] = std::max(Gap[L], StepMs - Cursor);
+  }
+  std::vector<Misfit> ByLane(Busy.size());
+  std::vector<double> Work(Busy.size(), 0);
+  for (int32_t I = 0; I < size(); ++I) {
+    const int32_t L = LaneOf[I];
+    if (Duration[I] <= Gap[L] + GapTimeline::Eps)
+      continue;
+    Misfit &M = ByLane[L];
+    M.Lane = L;
+    ++M.Tasks;
+    M.LongestTask = std::max(M.LongestTask, Duration[I]);
+    M.LongestGap = Gap[L];
+    Work[L] += Duration[I];
+  }
+  Misfit Worst;
+  for (size_t L = 0; L < Busy.size(); ++L)
+    if (ByLane[L].Lane >= 0 && (Worst.Lane < 0 || Work[L] > Work[Worst.Lane]))
+      Worst = ByLane[L];
+  return Worst;
+}
+
 CyclePlacement CycleProblem::place(const Program &P, double StepMs, int Steps,
                                    const CycleSchedulerConfig &Config) const {
   CyclePlacement Result;

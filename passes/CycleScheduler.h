@@ -74,6 +74,15 @@ public:
   /// must not exceed those gaps' time.
   double stretchBound(double StepMs, int Steps) const;
 
+  /// Tasks longer than every gap of their stream's step (the end gap
+  /// included): only a longer step can hold them.
+  struct Misfit {
+    int32_t Lane = -1; ///< the lane with the most such work; -1 if none
+    int32_t Tasks = 0;
+    double LongestTask = 0, LongestGap = 0;
+  };
+  Misfit misfit(double StepMs) const;
+
   /// Places every cycle task into a cycle of \p Steps steps of \p StepMs.
   CyclePlacement place(const Program &P, double StepMs, int Steps,
                        const CycleSchedulerConfig &Config) const;

@@ -178,6 +178,9 @@ TEST_CASE("bubble-fill: an inversion longer than every bubble still completes") 
   CHECK(Whole.Kfac.step_time_ms_with() > Whole.Kfac.step_time_ms_without());
   REQUIRE(Whole.Warnings.size() == 1);
   CHECK(Whole.Warnings[0].find("the step grows by") != std::string::npos);
+  // It says why: device 0 idles in one 3 ms gap, device 1 in 1 and 2 ms ones.
+  CHECK(Whole.Warnings[0].find("; 2 of device 0's K-FAC tasks (up to 10.000 ms) are longer than "
+                               "its longest gap (3.000 ms)") != std::string::npos);
 }
 
 TEST_CASE("bubble-fill: the stretch search starts from a bound on the gaps each task fits") {
