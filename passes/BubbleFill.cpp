@@ -5,10 +5,10 @@
 // without making the step longer (CycleScheduler does the placing). The
 // search tries the lower bound max_d ceil(work_d / idle_d) and one more
 // step, then doubles and bisects. If no k up to the limit works (a
-// curvature task longer than every gap after its forward, say), the step is stretched by the least
-// amount (to 5% of it or 1% of the step) that makes it fit, searched from a
-// lower bound that counts only the gaps each task length fits in, and a
-// warning says by how much.
+// curvature task longer than every gap after its forward, say), the step
+// is stretched by the least amount (to 5% of it or 1% of the step) that
+// makes it fit, searched from a lower bound that counts only the gaps each
+// task length fits in, and a warning says by how much and why.
 //
 // Results: cycle tasks get absolute start/end times in [0, k T) and their
 // cycle step; every stream is reordered by time within the step; the
@@ -55,14 +55,14 @@ public:
   llvm::Expected<bool> run(Program &P) override {
     if (!P.Kfac.present())
       return false;
-    auto Before = withoutKfac(P);
-    if (!Before)
-      return Before.takeError();
-    const double Step = P.Time.StepTimeMs;
     if (P.Options.kfac().max_refresh_steps() > MaxRefreshSteps)
       return userError("pfc: error: bubble-fill: options.kfac.max_refresh_steps is {}; it must be "
                        "at most {} (0: {})",
                        P.Options.kfac().max_refresh_steps(), MaxRefreshSteps, DefaultMaxSteps);
+    auto Before = withoutKfac(P);
+    if (!Before)
+      return Before.takeError();
+    const double Step = P.Time.StepTimeMs;
     const int MaxSteps = P.Options.kfac().max_refresh_steps() > 0
                              ? P.Options.kfac().max_refresh_steps()
                              : DefaultMaxSteps;
