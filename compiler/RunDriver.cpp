@@ -156,7 +156,7 @@ KfacOptions kfacOptions() {
   KfacOptions O;
   O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
   O.Damping = DampingOpt;
-  O.KlClip = KlClipOpt > 0 ? KlClipOpt.getValue() : 1e300;
+  O.KlClip = KlClipOpt; // 0: no clip (klClipFactor)
   O.Decay = DecayOpt;
   O.PlanDriven = true;
   return O;
@@ -271,6 +271,16 @@ llvm::Expected<Setup> prepare() {
                          ? fmt::format("{} pipelines", S.Plan.numPipelines())
                          : fmt::format("{} data-parallel replicas",
                                        S.Plan.Options.data_parallel()));
+  // ZeRO shards the preconditioned gradients; the clip needs whole layers.
+  if (S.Opt == OptKind::Kfac && S.Plan.Options.zero() > 0 && KlClipOpt > 0 &&
+      BackendOpt == Backend::Cpu)
+    return userError("pfc-run: error: {}: the plan is compiled with --zero {}, and K-FAC's KL "
+                     "clip is on (--kfac-kl-clip {:g}{}): its factor nu = min(1, sqrt(kappa / "
+                     "(lr^2 sum <Delta, V>))) needs <Delta, V> over whole layers, but after the "
+                     "reduce-scatter each replica holds only its shard of the preconditioned "
+                     "gradient; run with --kfac-kl-clip 0, or compile the plan without --zero",
+                     PlanPath.getValue(), S.Plan.Options.zero(), KlClipOpt.getValue(),
+                     KlClipOpt.getNumOccurrences() ? "" : ", the default");
   S.DataParallel = std::max(1, S.Plan.Options.data_parallel());
   // Micro-batches whose activations the whole model holds at once: each
   // stage's blocks times its device's peak in flight (the memory pass's),

@@ -13,8 +13,9 @@
 // ZeRO plans are expanded the same way: their REDUCE_SCATTER and ALL_GATHER
 // tasks group with their copies like the all-reduces, and the executor runs
 // them on shards (ZeroCollectives.h). The plan is checked first
-// (analyzeZeroPlan), so a ZeRO plan the executor cannot run (K-FAC with
-// ZeRO, collectives out of order) is refused with its own task ids.
+// (analyzeZeroPlan), so a ZeRO plan the executor cannot run (collectives out
+// of order, a K-FAC plan preconditioning after its reduce-scatter) is
+// refused with its own task ids.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_DATAPARALLEL_H

@@ -63,15 +63,18 @@ Executor<T>::Executor(const Program &P, std::vector<Model<T> *> Rs, ZeroPlan Z)
 template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T> *Opt) {
   Optimizers[static_cast<size_t>(Stage)] = Opt;
   auto *K = dynamic_cast<KfacOptimizer<T> *>(Opt);
-  Kfac->setOptimizer(Stage, K && K->options().PlanDriven ? K : nullptr);
+  bool Sharded = false;
   if (Opt && Zero->zero() > 0) {
     const auto [Begin, End] = Zero->shard(Stage);
-    if (!Opt->shard(Begin, End) && UnshardedOptimizer.empty())
-      UnshardedOptimizer = fmt::format("pfc-run: error: stage {}'s optimizer ({}) cannot update "
-                                       "a shard of the stage, which this ZeRO-{} plan needs; "
-                                       "use sgd or adam",
-                                       Stage, Opt->name(), Zero->zero());
+    Sharded = Opt->shard(Begin, End);
+    if (!Sharded && UnshardedOptimizer.empty())
+      UnshardedOptimizer = fmt::format(
+          "pfc-run: error: stage {}'s optimizer ({}) cannot update a shard of the stage, which "
+          "this ZeRO-{} plan needs; use sgd, adam, or kfac driven by the plan's tasks without "
+          "--kfac-embedding",
+          Stage, Opt->name(), Zero->zero());
   }
+  Kfac->setOptimizer(Stage, K && K->options().PlanDriven ? K : nullptr, Sharded);
 }
 
 template <typename T>
@@ -91,6 +94,15 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
     return E;
   if (!UnshardedOptimizer.empty())
     return userError("{}", UnshardedOptimizer);
+  if (Zero->zero() > 0)
+    for (size_t S = 0; S < Optimizers.size(); ++S)
+      if (auto *K = dynamic_cast<KfacOptimizer<T> *>(Optimizers[S]); K && K->options().KlClip > 0)
+        return userError(
+            "pfc-run: error: stage {}'s K-FAC optimizer has the KL clip on (kappa {:g}), which "
+            "this ZeRO-{} plan cannot run: nu needs <Delta, V> over whole layers, and after the "
+            "reduce-scatter each replica holds only its shard; turn the clip off "
+            "(--kfac-kl-clip 0) or compile the plan without --zero",
+            S, K->options().KlClip, Zero->zero());
   setBlasThreads(1);
   for (Model<T> *M : Replicas)
     M->zeroGrad();

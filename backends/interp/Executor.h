@@ -21,7 +21,9 @@
 // (DataParallel.h) makes their replicas explicit; create() rejects them
 // unexpanded. ZeRO plans' REDUCE_SCATTER and ALL_GATHER tasks go to
 // ZeroCollectives (ZeroCollectives.h, which also says the shard layout);
-// setOptimizer shards each stage's optimizer to the stage's shard.
+// setOptimizer shards each stage's optimizer to the stage's shard. A K-FAC
+// plan with ZeRO runs plan-driven K-FAC optimizers sharded, without the KL
+// clip (KfacOptimizer.h): runStep refuses one whose KlClip is on.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H
@@ -52,7 +54,7 @@ public:
   /// over the parameters of the stage's layers (Model::params order).
   /// A plan-driven KfacOptimizer also gets the plan's K-FAC tasks. In a ZeRO
   /// plan \p Opt is sharded to the stage's shard (Optimizer::shard; one that
-  /// cannot be makes runStep fail).
+  /// cannot be, or K-FAC with the KL clip on, makes runStep fail).
   void setOptimizer(int32_t Stage, Optimizer<T> *Opt);
   /// Steps at the start that refresh K-FAC inverses every step (KfacTasks.h).
   void setKfacWarmup(int32_t Steps) { Kfac->setWarmup(Steps); }

@@ -132,7 +132,7 @@ Tensor<T> precondition(const Tensor<T> &GInv, const Tensor<T> &V, const Tensor<T
 }
 
 double klClipFactor(double SumDeltaDotV, double Lr, double Kappa) {
-  if (!(SumDeltaDotV > 0) || Lr <= 0)
+  if (!(SumDeltaDotV > 0) || Lr <= 0 || !(Kappa > 0))
     return 1.0;
   return std::min(1.0, std::sqrt(Kappa / (Lr * Lr * SumDeltaDotV)));
 }

@@ -106,7 +106,7 @@ void activatePending(FactorsT &F, std::pair<TensorT, TensorT> &Pending) {
 template <typename T>
 Tensor<T> precondition(const Tensor<T> &GInv, const Tensor<T> &V, const Tensor<T> &AInv);
 /// KL clip: ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))) over all preconditioned
-/// layers; 1 when the sum is not positive.
+/// layers; 1 when the sum is not positive, and when κ <= 0 (no clip).
 double klClipFactor(double SumDeltaDotV, double Lr, double Kappa);
 
 /// K-FAC for an embedding table looked up by index (the token table by

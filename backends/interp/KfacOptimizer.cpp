@@ -2,6 +2,7 @@
 #include "KfacOptimizer.h"
 
 #include <algorithm>
+#include <cassert>
 
 namespace pfc::interp {
 
@@ -25,6 +26,7 @@ KfacOptimizer<T>::KfacOptimizer(ParamList<T> Ps, std::vector<Linear<T> *> Ls,
 }
 
 template <typename T> void KfacOptimizer<T>::setEmbedding(Embedding<T> *E) {
+  assert(!Sharded && "a sharded K-FAC optimizer does not precondition the embedding");
   Embed = E;
   E->SaveForCurvature = true;
   const int64_t Hidden = E->Token.Value.cols();
@@ -119,15 +121,60 @@ template <typename T> void KfacOptimizer<T>::directions(bool Refresh) {
   }
 }
 
-template <typename T> void KfacOptimizer<T>::prepare() { directions(false); }
+template <typename T> void KfacOptimizer<T>::prepare() {
+  directions(false);
+  if (!Sharded)
+    return;
+  // Δ (ν = 1) replaces the gradient, for the reduce-scatter to sum.
+  for (size_t I : Preconditioned) {
+    auto [W, B] = ParamIndex[I];
+    for (int64_t Idx : {W, B})
+      if (Idx >= 0)
+        Params[static_cast<size_t>(Idx)]->Grad = std::move(Prepared[static_cast<size_t>(Idx)]);
+  }
+  Prepared.clear();
+}
+
+template <typename T> bool KfacOptimizer<T>::shard(int64_t Begin, int64_t End) {
+  if (!Opts.PlanDriven || Embed)
+    return false;
+  const int64_t Size = flatSize(Params);
+  ShardBegin = std::clamp<int64_t>(Begin, 0, Size);
+  ShardEnd = std::clamp<int64_t>(End, ShardBegin, Size);
+  ShardBuf.assign(static_cast<size_t>(ShardEnd - ShardBegin), T(0));
+  Bufs.clear(), Prepared.clear();
+  Sharded = true;
+  return true;
+}
+
+template <typename T> int64_t KfacOptimizer<T>::stateElements() const {
+  if (Sharded)
+    return static_cast<int64_t>(ShardBuf.size());
+  int64_t N = 0;
+  for (const Tensor<T> &B : Bufs)
+    N += B.numel();
+  return N;
+}
 
 template <typename T> void KfacOptimizer<T>::step() {
+  if (Sharded) {
+    // The gradients' shard holds the replicas' summed directions.
+    Clip = 1;
+    forFlatRange(Params, ShardBegin, ShardEnd, [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
+      Param<T> &P = *Params[I];
+      momentumUpdate(P.Value.data() + J0, P.Grad.data() + J0, ShardBuf.data() + (Flat - ShardBegin),
+                     J1 - J0, Opts.Sgd);
+    });
+    ++Steps;
+    return;
+  }
   if (Prepared.empty())
     directions(refreshDue());
   stepWithClip(klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip));
 }
 
 template <typename T> void KfacOptimizer<T>::stepWithClip(double Nu) {
+  assert(!Sharded && "a sharded K-FAC optimizer steps with step(), without the clip");
   if (Prepared.empty())
     directions(refreshDue());
   Clip = Nu;

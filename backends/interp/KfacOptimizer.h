@@ -39,6 +39,18 @@
 // Σ⟨Δ, V⟩ (deltaDotV) from every stage and steps each with the one ν
 // (stepWithClip).
 //
+// ZeRO (shard, plan-driven only, without setEmbedding): the stage's gradient
+// is preconditioned before the plan's REDUCE_SCATTER, which sums what
+// prepare() leaves in the gradients: each K-FAC layer's direction Δ in
+// place of its gradient (the other parameters keep theirs). As Δ is linear
+// in the gradient and every replica holds the same factors, the sum over
+// the replicas is Δ of the summed gradient. step() then updates the shard
+// [Begin, End) of the parameters' flat view (Optimizer.h) by momentum SGD
+// along the gradients, with ν = 1: the KL clip's Σ⟨Δ, V⟩ is over whole
+// layers, which no replica holds after the reduce-scatter, so a sharded
+// optimizer does not clip (the executor refuses KlClip > 0). Momentum
+// state is kept for the shard only.
+//
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
 #define PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
@@ -57,7 +69,7 @@ struct KfacOptions {
   SgdOptions Sgd;             ///< the update after preconditioning
   double Damping = 0.03;      ///< λ
   double Decay = 0.95;        ///< ρ of the running averages
-  double KlClip = 0.001;      ///< κ
+  double KlClip = 0.001;      ///< κ; 0 (or less): no clip, ν = 1
   int32_t WarmupSteps = 20;   ///< invert every step while step < WarmupSteps
   int32_t RefreshInterval = 10; ///< then every RefreshInterval steps
   bool PlanDriven = false;    ///< refresh through the plan's tasks (see above)
@@ -91,13 +103,23 @@ public:
   void curvatureAll(T Scale);
   /// Whether the next step() recomputes the inverses.
   bool refreshDue() const { return Opts.refreshDue(Steps); }
-  /// Clips the directions with their own ν and updates.
+  /// Clips the directions with their own ν and updates. Sharded: updates
+  /// the shard along the gradients (after prepare()), ν = 1.
   void step() override;
-  /// Updates with KL-clip factor \p Nu instead (computed across stages).
+  /// Updates with KL-clip factor \p Nu instead (computed across stages);
+  /// not for a sharded optimizer.
   void stepWithClip(double Nu);
+  /// ZeRO (see above): false, and nothing changed, unless plan-driven and
+  /// without the embedding.
+  bool shard(int64_t Begin, int64_t End) override;
+  bool sharded() const { return Sharded; }
+  /// Momentum elements held (the factors and inverses, the same on every
+  /// replica of a stage, are not counted).
+  int64_t stateElements() const override;
 
   /// Plan-driven mode: computes (and keeps for the next step) the
   /// preconditioned directions with the active inverses, not yet clipped.
+  /// Sharded: writes them into the K-FAC layers' gradients instead.
   void prepare();
   bool prepared() const { return !Prepared.empty(); }
   /// Σ⟨Δ, V⟩ over the layers of the directions computed last.
@@ -144,6 +166,11 @@ private:
   std::vector<EmbeddingFactors<T>> EmbedFactors;
   std::array<int64_t, 2> EmbedParams{-1, -1};
   bool EmbedRefresh = false;
+
+  /// ZeRO: the flat range updated and its momentum (Bufs then unused).
+  bool Sharded = false;
+  int64_t ShardBegin = 0, ShardEnd = 0;
+  std::vector<T> ShardBuf;
 
   /// Fills Prepared, Preconditioned and SumDeltaDotV.
   void directions(bool Refresh);

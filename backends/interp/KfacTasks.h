@@ -30,6 +30,11 @@
 // by the number of pipelines, so each layer counts once under Chimera's
 // replicas) and updates every deferred stage with it, in stage order.
 //
+// ZeRO (a stage set Sharded, KfacOptimizer::shard): PRECONDITION, which the
+// plan puts before the stage's REDUCE_SCATTER, leaves the directions in the
+// gradients for the reduce-scatter to sum; the OPTIMIZER_STEP is never
+// deferred and updates the stage's shard without a clip (ν = 1).
+//
 // One template for both backends: ModelT and OptT are the backend's model
 // and K-FAC optimizer; the backend's work (accumulateA, pieceRows,
 // sumReplicaFactors, the optimizer's calls) takes the extra arguments Ctx
@@ -57,7 +62,8 @@ template <typename T, typename ModelT, typename OptT> class BasicKfacTasks {
 public:
   BasicKfacTasks(const Program &P, const std::vector<ModelT *> &Replicas)
       : P(P), Replicas(Replicas), Opts(P.Stages.size(), nullptr), States(P.Stages.size()),
-        Deferred(P.Stages.size(), 0), CycleSteps(std::max(1, P.Time.CycleSteps)) {
+        Deferred(P.Stages.size(), 0), Sharded(P.Stages.size(), 0),
+        CycleSteps(std::max(1, P.Time.CycleSteps)) {
     for (const Task &Tk : P.Tasks)
       if (isCycleTask(Tk.Kind) && Tk.Kind != proto::FACTOR_ALL_REDUCE) {
         int32_t &N = Pieces[{static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, Tk.Microbatch}];
@@ -65,9 +71,11 @@ public:
       }
   }
 
-  /// Stage \p Stage is preconditioned by \p Opt (plan-driven), or by nothing.
-  void setOptimizer(int32_t Stage, OptT *Opt) {
+  /// Stage \p Stage is preconditioned by \p Opt (plan-driven), or by nothing;
+  /// \p IsSharded: \p Opt updates a ZeRO shard (see above).
+  void setOptimizer(int32_t Stage, OptT *Opt, bool IsSharded = false) {
     Opts[static_cast<size_t>(Stage)] = Opt;
+    Sharded[static_cast<size_t>(Stage)] = Opt && IsSharded;
     States[static_cast<size_t>(Stage)] = std::vector<LayerState>(Opt ? Opt->numLayers() : 0);
   }
   void setWarmup(int32_t Steps) { Warmup = Steps; }
@@ -153,10 +161,10 @@ public:
 
   /// OPTIMIZER_STEP of stage \p Tk.Stage with the clip across stages: makes
   /// sure its directions are computed and defers its update. False (nothing
-  /// done) for a stage without K-FAC or with per-stage clipping.
+  /// done) for a stage without K-FAC, with per-stage clipping or sharded.
   template <typename... Ctx> bool deferStep(const Task &Tk, Ctx &...C) {
     OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
-    if (!Opt || !AcrossStages)
+    if (!Opt || !AcrossStages || Sharded[static_cast<size_t>(Tk.Stage)])
       return false;
     if (!Opt->prepared())
       Opt->prepare(C...);
@@ -243,6 +251,8 @@ private:
   std::vector<std::vector<LayerState>> States;
   /// Per stage: its update waits for applyDeferred (one writer per stage).
   std::vector<char> Deferred;
+  /// Per stage: its optimizer updates a ZeRO shard.
+  std::vector<char> Sharded;
   /// Pieces of curvature (kind, stage, layer, mb) and of inversion (kind, stage, layer, -1).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> Pieces;
   int32_t Warmup = 0, CycleSteps = 1, Phase = 0;

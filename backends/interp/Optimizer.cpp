@@ -9,12 +9,9 @@
 #include <cmath>
 
 namespace pfc::interp {
-namespace {
 
-/// SGD with momentum and weight decay over \p N elements: Buf = μ Buf + Dir +
-/// wd Value, Value -= lr Buf.
 template <typename T>
-void momentumStep(T *Value, const T *Dir, T *Buf, int64_t N, const SgdOptions &O) {
+void momentumUpdate(T *Value, const T *Dir, T *Buf, int64_t N, const SgdOptions &O) {
   const T Mu = static_cast<T>(O.Momentum), Wd = static_cast<T>(O.WeightDecay);
   const T Lr = static_cast<T>(O.Lr);
   for (int64_t J = 0; J < N; ++J) {
@@ -22,6 +19,8 @@ void momentumStep(T *Value, const T *Dir, T *Buf, int64_t N, const SgdOptions &O
     Value[J] -= Lr * Buf[J];
   }
 }
+
+namespace {
 
 /// What SGD and AdamW share: the parameters and the flat range they update.
 template <typename T> class ElementwiseOptimizer : public Optimizer<T> {
@@ -57,8 +56,8 @@ public:
     forFlatRange(this->Params, this->Begin, this->End,
                  [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
                    Param<T> &P = *this->Params[I];
-                   momentumStep(P.Value.data() + J0, P.Grad.data() + J0,
-                                Buf.data() + (Flat - this->Begin), J1 - J0, Opts);
+                   momentumUpdate(P.Value.data() + J0, P.Grad.data() + J0,
+                                  Buf.data() + (Flat - this->Begin), J1 - J0, Opts);
                  });
   }
 
@@ -113,7 +112,7 @@ private:
 
 template <typename T>
 void momentumUpdate(Param<T> &P, const Tensor<T> &Dir, Tensor<T> &Buf, const SgdOptions &O) {
-  momentumStep(P.Value.data(), Dir.data(), Buf.data(), P.Value.numel(), O);
+  momentumUpdate(P.Value.data(), Dir.data(), Buf.data(), P.Value.numel(), O);
 }
 
 template <typename T>
@@ -126,9 +125,10 @@ std::unique_ptr<Optimizer<T>> createAdamW(ParamList<T> Params, const AdamOptions
   return std::make_unique<AdamW<T>>(std::move(Params), O);
 }
 
-#define PFC_OPTIMIZER_INSTANTIATE(T)                                                         \
-  template void momentumUpdate(Param<T> &, const Tensor<T> &, Tensor<T> &, const SgdOptions &); \
-  template std::unique_ptr<Optimizer<T>> createSgd(ParamList<T>, const SgdOptions &);        \
+#define PFC_OPTIMIZER_INSTANTIATE(T)                                                               \
+  template void momentumUpdate(Param<T> &, const Tensor<T> &, Tensor<T> &, const SgdOptions &);    \
+  template void momentumUpdate(T *, const T *, T *, int64_t, const SgdOptions &);                  \
+  template std::unique_ptr<Optimizer<T>> createSgd(ParamList<T>, const SgdOptions &);              \
   template std::unique_ptr<Optimizer<T>> createAdamW(ParamList<T>, const AdamOptions &);
 PFC_OPTIMIZER_INSTANTIATE(float)
 PFC_OPTIMIZER_INSTANTIATE(double)

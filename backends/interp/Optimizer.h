@@ -16,7 +16,9 @@
 // ZeRO (ZeroCollectives.h): SGD and AdamW are elementwise, so shard(B, E)
 // restricts one to the elements [B, E) of its parameters' flat view (the
 // parameters' elements back to back, in list order): step() then reads and
-// updates those only, and the state holds E − B elements per moment.
+// updates those only, and the state holds E − B elements per moment. A
+// plan-driven K-FAC optimizer shards too, without the KL clip: its update
+// after preconditioning is momentum SGD (KfacOptimizer.h).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_OPTIMIZER_H
@@ -44,7 +46,7 @@ public:
   virtual double learningRate() const { return -1; }
   /// From now on update only the flat elements [Begin, End) and keep state
   /// for those only (dropping any state held so far). False: this optimizer
-  /// cannot be sharded (K-FAC preconditions whole layers).
+  /// cannot be sharded (nothing changed).
   virtual bool shard(int64_t Begin, int64_t End) { return false; }
   /// Elements of optimizer state held (momentum buffers, moments); -1 when
   /// the optimizer does not say.
@@ -91,6 +93,9 @@ void forFlatRange(const ParamList<T> &Params, int64_t Begin, int64_t End, Fn &&F
 /// (normally its gradient), with momentum buffer \p Buf.
 template <typename T>
 void momentumUpdate(Param<T> &P, const Tensor<T> &Dir, Tensor<T> &Buf, const SgdOptions &O);
+/// The same on \p N elements: Buf = μ Buf + Dir + wd Value, Value -= η Buf.
+template <typename T>
+void momentumUpdate(T *Value, const T *Dir, T *Buf, int64_t N, const SgdOptions &O);
 
 template <typename T>
 std::unique_ptr<Optimizer<T>> createSgd(ParamList<T> Params, const SgdOptions &O);

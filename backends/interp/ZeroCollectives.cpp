@@ -84,7 +84,8 @@ llvm::Expected<ZeroPlan> analyzeZeroPlan(const Program &P) {
   Z.Zero = P.Options.zero();
   const int32_t Stages = P.numStages();
   std::vector<std::vector<TaskId>> Scatters(Stages), Gathers(Stages), Steps(Stages),
-      Backwards(Stages);
+      Backwards(Stages), Preconditions(Stages);
+  bool Kfac = false;
   for (TaskId Id = 0; Id < P.numTasks(); ++Id) {
     const Task &Tk = P.Tasks[Id];
     if (Tk.Stage < 0 || Tk.Stage >= Stages)
@@ -97,17 +98,13 @@ llvm::Expected<ZeroPlan> analyzeZeroPlan(const Program &P) {
       Steps[Tk.Stage].push_back(Id);
     else if (Tk.Kind == proto::BACKWARD)
       Backwards[Tk.Stage].push_back(Id);
+    else if (Tk.Kind == proto::PRECONDITION)
+      Preconditions[Tk.Stage].push_back(Id);
+    Kfac |= isCycleTask(Tk.Kind) || Tk.Kind == proto::PRECONDITION;
     if (Z.Zero == 0 && (Tk.Kind == proto::REDUCE_SCATTER || Tk.Kind == proto::ALL_GATHER))
       return userError("pfc-run: error: the plan has {} tasks (task {}) but no ZeRO stage in "
                        "its options (zero: 0)",
                        taskKindName(Tk.Kind), Id);
-    if (Z.Zero > 0 && (isCycleTask(Tk.Kind) || Tk.Kind == proto::PRECONDITION))
-      return userError(
-          "pfc-run: error: the plan combines K-FAC with ZeRO stage {}, which the interpreter "
-          "does not run yet: its sharded K-FAC step (the reduce-scatter of preconditioned "
-          "gradients, the KL clip over shards) is not implemented; compile it with --zero 0 "
-          "(docs/run.md)",
-          Z.Zero);
   }
   if (Z.Zero == 0)
     return Z;
@@ -162,6 +159,28 @@ llvm::Expected<ZeroPlan> analyzeZeroPlan(const Program &P) {
       return userError("pfc-run: error: stage {}'s optimizer step, {}, is not ordered after its "
                        "reduce-scatter, {}",
                        S, describe(P, Step), describe(P, Scatter));
+    if (Kfac) {
+      // The reduce-scatter sums preconditioned gradients: PRECONDITION
+      // between the stage's backwards and its reduce-scatter.
+      if (Preconditions[S].size() != 1)
+        return userError("pfc-run: error: stage {} of the K-FAC ZeRO-{} plan has {} PRECONDITION "
+                         "tasks; one, before its reduce-scatter, is needed",
+                         S, Z.Zero, Preconditions[S].size());
+      const TaskId Pre = Preconditions[S][0];
+      Ord.from(Pre);
+      for (TaskId B : Backwards[S])
+        if (!Ord.before(B))
+          return userError("pfc-run: error: stage {}'s PRECONDITION, {}, is not ordered after "
+                           "its {}: it would precondition a partial gradient",
+                           S, describe(P, Pre), describe(P, B));
+      if (!Ord.precedes(Pre, Scatter))
+        return userError("pfc-run: error: stage {}'s PRECONDITION, {}, is not ordered before its "
+                         "reduce-scatter, {}: under ZeRO each replica preconditions its own "
+                         "gradient before the reduce-scatter sums them (after it, no replica "
+                         "holds a whole layer's gradient); a plan from an older pfc may have it "
+                         "after: compile it again",
+                         S, describe(P, Pre), describe(P, Scatter));
+    }
     if (Z.Zero < 3) {
       if (Gathers[S].size() != 1)
         return userError("pfc-run: error: stage {} of the ZeRO-{} plan has {} ALL_GATHER tasks; "

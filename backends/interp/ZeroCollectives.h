@@ -30,9 +30,17 @@
 // analyzeZeroPlan checks that the plan's collectives are ordered so that
 // these semantics are sound (a user error otherwise, naming the tasks), in
 // the happens-before order the walker keeps (edges and stream order).
-// K-FAC plans with ZeRO are refused: their PRECONDITION tasks follow the
-// reduce-scatter, after which no replica holds a layer's whole gradient,
-// and K-FAC's B⁻¹ G A⁻¹ needs all of G.
+//
+// K-FAC plans (passes/KfacInsert.cpp) put each stage's PRECONDITION after
+// the stage's last backward and before its REDUCE_SCATTER (checked here):
+// each copy replaces its K-FAC layers' local gradients G_r by their
+// directions B⁻¹ G_r A⁻¹ with the factors every copy shares, so the
+// reduce-scatter, which sums them as it sums gradients, gives each copy its
+// shard of B⁻¹ (Σ G_r) A⁻¹, the unsharded plan's direction; the sharded
+// K-FAC optimizer steps along it (KfacOptimizer.h). There is no KL clip:
+// ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))) needs ⟨Δ, V⟩ over whole layers, which
+// no copy has after the reduce-scatter (the executor refuses a K-FAC
+// optimizer with the clip on).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_ZEROCOLLECTIVES_H

@@ -214,6 +214,7 @@ TEST_CASE("interp: running average, KL clip and the fp64 Cholesky retry") {
   CHECK(std::abs(klClipFactor(4.0, 0.1, 0.001) - std::sqrt(0.025)) < 1e-15);
   CHECK(klClipFactor(1e-6, 0.1, 0.001) == 1.0);
   CHECK(klClipFactor(0.0, 0.1, 0.001) == 1.0);
+  CHECK(klClipFactor(4.0, 0.1, 0.0) == 1.0); // κ = 0: no clip (pfc-run --kfac-kl-clip 0)
 
   // 1 + 1e-9 rounds to 1 in float: singular there, positive definite in double.
   Tensor<float> M = Tensor<float>::matrix(2, 2, 1.0f);
