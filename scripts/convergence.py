@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Convergence: steps to a target loss for SGD, AdamW and K-FAC under pfc-run.
 
-Compiles one K-FAC plan (1F1B, 2 stages, 4 micro-batches of 16 sequences,
-2048 tokens a step; a small model) and trains it with pfc-run on the
+Compiles one K-FAC plan (1F1B, 2 stages, by default 4 micro-batches of 16
+sequences, 2048 tokens a step; a small model) and trains it with pfc-run on the
 teacher-student task and on the text corpus:
 
   * SGD (momentum 0.9) and AdamW over learning rate x schedule; the best
@@ -28,10 +28,22 @@ one of every run, and writes a loss plot of the tuned runs (SVG, one panel
 per task). Several seeds: the steps are the median (a setting counts only if
 every seed reaches the target). --jobs runs that many pfc-run at once.
 
+Larger batches: --micro-batch-size (sequences per micro-batch, the model's
+micro_batch_size, compiled into the plan) and --microbatches (pfc compile
+--microbatches) keep the plan's structure (1F1B, 2 stages); the plan's k
+is read back from pfc-run and printed. --grid small keeps the constant
+rate only (3 settings per optimizer instead of 9), and --sgd-lr, --adam-lr,
+--kfac-lr, --kfac-kl-clip, --kfac-damping, --kfac-decay (comma-separated
+lists; the grid is their product with the schedules) re-centre the grids,
+e.g. for a larger batch.
+
   scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
                          [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k,kfac-kw]
-                         [--jobs 2]
+                         [--micro-batch-size 16] [--microbatches 4] [--grid full|small]
+                         [--sgd-lr 0.45,0.6,0.9] [--adam-lr 0.01,0.03,0.06]
+                         [--kfac-lr 0.3] [--kfac-kl-clip 0.001,0.003,0.01]
+                         [--kfac-damping 0.003] [--kfac-decay 0] [--jobs 2]
 """
 import argparse
 import csv
@@ -58,8 +70,10 @@ precision: FP32
 linear_layers_per_block: 6
 """
 
-# Settings per optimizer, 9 each: 3 values x the 3 schedules (SCHEDULES).
-# SGD and AdamW: learning rates that bracket the best on both tasks (SGD
+# The default grids (2048 tokens a step), 9 settings per optimizer: 3 values
+# x the 3 schedules (SCHEDULES); the --sgd-lr ... --kfac-decay options
+# replace the value lists (docs/run.md, "Larger batch", gives the grids used
+# at 8192 and 16384 tokens). SGD and AdamW: learning rates that bracket the best on both tasks (SGD
 # 1.0 and AdamW 0.1 diverge or are past their best); K-FAC: KL clip kappa
 # (pfc-run --kfac-kl-clip) at learning rate 0.3, damping lambda 0.003
 # (--kfac-damping; 0.001 and 0.01 were no better, 0.03 worse) and factor
@@ -73,14 +87,21 @@ linear_layers_per_block: 6
 SCHEDULES = ("constant", "warmup", "cosine")
 SCHEDULE_TEXT = {"constant": "", "warmup": ", warm-up", "cosine": ", warm-up + cosine"}
 WARMUP_FRACTION = 0.1  # of the steps: the warm-up of "warmup" and "cosine"
-KFAC_GRID = [(0.3, 0.003, kl, 0.0, sched) for kl in (0.001, 0.003, 0.01) for sched in SCHEDULES]
-GRIDS = {
-    "sgd": [(lr, sched) for lr in (0.45, 0.6, 0.9) for sched in SCHEDULES],
-    "adam": [(lr, sched) for lr in (0.01, 0.03, 0.06) for sched in SCHEDULES],
-    "kfac-1": KFAC_GRID,
-    "kfac-k": KFAC_GRID,
-    "kfac-kw": KFAC_GRID,
-}
+GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "kfac_lr": "0.3",
+               "kfac_kl_clip": "0.001,0.003,0.01", "kfac_damping": "0.003", "kfac_decay": "0"}
+OPTIMIZERS = ("sgd", "adam", "kfac-1", "kfac-k", "kfac-kw")
+
+
+def make_grids(values, schedules):
+    """Every optimizer's settings: the product of its value lists and the schedules."""
+    kfac = [(lr, damp, kl, rho, sched) for lr in values["kfac_lr"]
+            for damp in values["kfac_damping"] for kl in values["kfac_kl_clip"]
+            for rho in values["kfac_decay"] for sched in schedules]
+    return {"sgd": [(lr, sched) for lr in values["sgd_lr"] for sched in schedules],
+            "adam": [(lr, sched) for lr in values["adam_lr"] for sched in schedules],
+            "kfac-1": kfac, "kfac-k": kfac, "kfac-kw": kfac}
+
+
 LABELS = {"sgd": "SGD (momentum 0.9)", "adam": "AdamW", "kfac-1": "K-FAC, k = 1",
           "kfac-k": "K-FAC, plan's k = {k}",
           "kfac-kw": "K-FAC, plan's k = {k} after %d steps at k = 1" % 20}
@@ -207,8 +228,19 @@ def main():
     ap.add_argument("--window", type=int, default=5, help="steps averaged for the target test")
     ap.add_argument("--svg", help="write the loss plot of the tuned runs here")
     ap.add_argument("--data", default="teacher,corpus")
-    ap.add_argument("--optimizers", default=",".join(GRIDS),
-                    help="comma-separated subset of " + ", ".join(GRIDS))
+    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
+                    help="comma-separated subset of " + ", ".join(OPTIMIZERS))
+    ap.add_argument("--micro-batch-size", type=int, default=16,
+                    help="sequences per micro-batch, compiled into the plan (default 16)")
+    ap.add_argument("--microbatches", type=int, default=4,
+                    help="micro-batches a step, pfc compile --microbatches (default 4)")
+    ap.add_argument("--grid", choices=("full", "small"), default="full",
+                    help="full: every setting at the 3 schedules; small: constant rate only")
+    ap.add_argument("--schedules", help="comma-separated subset of " + ", ".join(SCHEDULES) +
+                    " (default: by --grid)")
+    for name, default in GRID_VALUES.items():
+        ap.add_argument("--" + name.replace("_", "-"), default=default,
+                        help=f"comma-separated values for the grid (default {default})")
     ap.add_argument("--jobs", type=int, default=2, help="pfc-run processes at once (default 2)")
     args = ap.parse_args()
     pfc = os.path.join(args.build, "compiler", "pfc")
@@ -217,19 +249,38 @@ def main():
         if not os.access(tool, os.X_OK):
             sys.exit(f"convergence.py: {tool} not found; build pfc and pfc-run or pass --build")
     seeds = [int(s) for s in args.seeds.split(",")]
-    unknown = set(args.optimizers.split(",")) - set(GRIDS)
+    unknown = set(args.optimizers.split(",")) - set(OPTIMIZERS)
     if unknown:
         sys.exit(f"convergence.py: unknown --optimizers {', '.join(sorted(unknown))}; "
-                 f"valid: {', '.join(GRIDS)}")
-    grids = {opt: grid for opt, grid in GRIDS.items() if opt in args.optimizers.split(",")}
+                 f"valid: {', '.join(OPTIMIZERS)}")
+    if args.micro_batch_size < 1 or args.microbatches < 1:
+        sys.exit("convergence.py: --micro-batch-size and --microbatches must be at least 1")
+    values = {}
+    for name in GRID_VALUES:
+        try:
+            values[name] = [float(v) for v in getattr(args, name).split(",")]
+        except ValueError:
+            sys.exit(f"convergence.py: --{name.replace('_', '-')} wants comma-separated "
+                     f"numbers, got '{getattr(args, name)}'")
+    schedules = SCHEDULES if args.grid == "full" else ("constant",)
+    if args.schedules:
+        schedules = tuple(args.schedules.split(","))
+        if set(schedules) - set(SCHEDULES):
+            sys.exit(f"convergence.py: unknown --schedules "
+                     f"{', '.join(sorted(set(schedules) - set(SCHEDULES)))}; "
+                     f"valid: {', '.join(SCHEDULES)}")
+    grids = {opt: grid for opt, grid in make_grids(values, schedules).items()
+             if opt in args.optimizers.split(",")}
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="pfc-convergence-")
     model = os.path.join(work, "model.textproto")
     with open(model, "w") as f:
-        f.write(MODEL)
+        f.write(MODEL.replace("micro_batch_size: 16",
+                              f"micro_batch_size: {args.micro_batch_size}"))
     plan = os.path.join(work, "plan.pb")
     run([pfc, "compile", "--model", model, "--cluster", "p100-cluster", "--schedule", "1f1b",
-         "--stages", "2", "--microbatches", "4", "--optimizer", "kfac", "-o", plan])
+         "--stages", "2", "--microbatches", str(args.microbatches), "--optimizer", "kfac",
+         "-o", plan])
     k = re.search(r"refresh cycle (\d+) steps",
                   run([pfc_run, plan, "--steps", "1", "--data", "teacher"])).group(1)
 
@@ -266,10 +317,14 @@ def main():
                                         COLOURS[opt], best[4]))
         panels.append((f"{data}: training loss of the tuned runs", targets[-1], best_curves))
 
-    print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), 4 micro-batches of "
-          f"16 x 32 tokens, fp32, {args.steps} steps, seeds {args.seeds}; plan's K-FAC "
-          f"refresh cycle k = {k}; schedules: constant, {round(WARMUP_FRACTION * args.steps)}-step "
-          f"warm-up then constant or cosine to 0; target: mean loss of "
+    warmup_text = "" if schedules == ("constant",) else \
+        f" (warm-up: {round(WARMUP_FRACTION * args.steps)} steps)"
+    print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), {args.microbatches} "
+          f"micro-batches of {args.micro_batch_size} x 32 tokens "
+          f"({args.microbatches * args.micro_batch_size * 32} tokens a step), fp32, "
+          f"{args.steps} steps, seeds {args.seeds}; plan's K-FAC "
+          f"refresh cycle k = {k}; schedules: {', '.join(schedules)}"
+          f"{warmup_text}; target: mean loss of "
           f"{args.window} steps; "
           f"{time.monotonic() - started:.0f} s with {args.jobs} jobs")
     print()
