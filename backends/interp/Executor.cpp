@@ -116,6 +116,12 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
   Zero->endStep(); // whole parameters for the caller, also after a failure
   if (Walked)
     return Walked;
+  Kfac->finishWarmup([&](int32_t Stage, auto &&Body) {
+    const auto Begin = std::chrono::steady_clock::now();
+    Body();
+    const std::chrono::duration<double, std::milli> Ms = std::chrono::steady_clock::now() - Begin;
+    TaskMs[static_cast<size_t>(StepTasks[static_cast<size_t>(Stage)])] += Ms.count();
+  });
   Kfac->applyDeferred([&](KfacOptimizer<T> &Opt, int32_t Stage, double Nu) {
     const auto Begin = std::chrono::steady_clock::now();
     Opt.stepWithClip(Nu);

@@ -20,7 +20,17 @@
 //
 // Warm-up (optional, DESIGN.md): for the first W steps the cycle tasks are
 // skipped and each stage's PRECONDITION refreshes every step from all its
-// micro-batches, as KfacOptimizer does on its own; cycles count from W.
+// micro-batches, as KfacOptimizer does on its own; cycles count from W. A
+// stage with copies (data-parallel replicas, Chimera's second pipeline)
+// must refresh from the copies' summed factors, as FACTOR_ALL_REDUCE gives
+// them in a cycle, or the copies would precondition the one all-reduced
+// gradient differently and drift apart: with the clip across stages, its
+// PRECONDITION only accumulates the step's curvature and finishWarmup, once
+// the walk has joined every device, sums the copies' factors and refreshes
+// and prepares each before applyDeferred. (Under ZeRO, whose PRECONDITION
+// must leave directions for the reduce-scatter, each copy refreshes from
+// its own micro-batches: the reduce-scatter sums their directions, so the
+// copies stay equal, but the step is not the one-device step.)
 //
 // KL clip across stages (default; setClipAcrossStages(false) gives each
 // stage's optimizer its own ν): a K-FAC stage's OPTIMIZER_STEP only computes
@@ -63,7 +73,14 @@ public:
   BasicKfacTasks(const Program &P, const std::vector<ModelT *> &Replicas)
       : P(P), Replicas(Replicas), Opts(P.Stages.size(), nullptr), States(P.Stages.size()),
         Deferred(P.Stages.size(), 0), Sharded(P.Stages.size(), 0),
+        WarmupDeferred(P.Stages.size(), 0), Copies(P.Stages.size()),
         CycleSteps(std::max(1, P.Time.CycleSteps)) {
+    // Copies of a stage: the stages over its layers, ascending.
+    for (size_t S = 0; S < P.Stages.size(); ++S)
+      for (size_t R = 0; R < P.Stages.size(); ++R)
+        if (P.Stages[R].LayerBegin == P.Stages[S].LayerBegin &&
+            P.Stages[R].LayerEnd == P.Stages[S].LayerEnd)
+          Copies[S].push_back(static_cast<int32_t>(R));
     for (const Task &Tk : P.Tasks)
       if (isCycleTask(Tk.Kind) && Tk.Kind != proto::FACTOR_ALL_REDUCE) {
         int32_t &N = Pieces[{static_cast<int32_t>(Tk.Kind), Tk.Stage, Tk.Layer, Tk.Microbatch}];
@@ -86,6 +103,7 @@ public:
   /// activates the pending inverses when a cycle starts.
   void beginStep(int64_t Step, T StepScale) {
     std::fill(Deferred.begin(), Deferred.end(), 0); // left by a failed step
+    std::fill(WarmupDeferred.begin(), WarmupDeferred.end(), 0);
     Scale = StepScale;
     WarmupStep = Step < Warmup;
     if (WarmupStep)
@@ -152,11 +170,39 @@ public:
     OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
     if (!Opt)
       return;
+    const size_t S = static_cast<size_t>(Tk.Stage);
     if (WarmupStep) {
       Opt->curvatureAll(C..., Scale);
+      if (Copies[S].size() > 1 && AcrossStages && !Sharded[S]) {
+        WarmupDeferred[S] = 1; // refreshed from the copies' sum by finishWarmup
+        return;
+      }
       Opt->refreshAll(C...);
     }
     Opt->prepare(C...);
+  }
+
+  /// After the walk, before applyDeferred: each group of copies whose
+  /// warm-up refresh waits sums its factors, then every copy refreshes and
+  /// computes its directions. \p With(Stage, Body) calls Body with the
+  /// backend's context for that stage (none on the CPU, a lane on the GPU).
+  template <typename WithFn> void finishWarmup(WithFn &&With) {
+    for (size_t S = 0; S < WarmupDeferred.size(); ++S) {
+      if (!WarmupDeferred[S] || static_cast<size_t>(Copies[S].front()) != S)
+        continue; // not waiting, or not the group's first copy
+      const Stage &St = P.Stages[S];
+      const int32_t First = std::max(1, St.LayerBegin);
+      const int32_t Count = std::min(P.Model.num_layers() + 1, St.LayerEnd) - First;
+      With(static_cast<int32_t>(S), [&](auto &...C) {
+        if (Count > 0)
+          sumFactors(First, Count, Copies[S], C...);
+        for (int32_t R : Copies[S]) {
+          Opts[static_cast<size_t>(R)]->refreshAll(C...);
+          Opts[static_cast<size_t>(R)]->prepare(C...);
+          WarmupDeferred[static_cast<size_t>(R)] = 0;
+        }
+      });
+    }
   }
 
   /// OPTIMIZER_STEP of stage \p Tk.Stage with the clip across stages: makes
@@ -166,7 +212,7 @@ public:
     OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
     if (!Opt || !AcrossStages || Sharded[static_cast<size_t>(Tk.Stage)])
       return false;
-    if (!Opt->prepared())
+    if (!Opt->prepared() && !WarmupDeferred[static_cast<size_t>(Tk.Stage)])
       Opt->prepare(C...);
     Deferred[static_cast<size_t>(Tk.Stage)] = 1;
     return true;
@@ -253,6 +299,10 @@ private:
   std::vector<char> Deferred;
   /// Per stage: its optimizer updates a ZeRO shard.
   std::vector<char> Sharded;
+  /// Per stage: its warm-up refresh waits for finishWarmup.
+  std::vector<char> WarmupDeferred;
+  /// Per stage: the stages over its layers (itself included), ascending.
+  std::vector<std::vector<int32_t>> Copies;
   /// Pieces of curvature (kind, stage, layer, mb) and of inversion (kind, stage, layer, -1).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t>, int32_t> Pieces;
   int32_t Warmup = 0, CycleSteps = 1, Phase = 0;

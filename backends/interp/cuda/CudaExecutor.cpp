@@ -214,6 +214,15 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
   if (llvm::Error E = takeCudaError())
     return E;
   std::vector<std::pair<TaskId, double>> UpdateMs; // deferred K-FAC updates
+  Kfac->finishWarmup([&](int32_t Stage, auto &&Body) {
+    const TaskId Id = StepTasks[static_cast<size_t>(Stage)];
+    const auto Begin = std::chrono::steady_clock::now();
+    Body(*Lanes[static_cast<size_t>(Prog->Tasks[Id].Device)]);
+    for (auto &L : Lanes) // the copies' updates run on their own devices' lanes
+      L->sync();
+    const std::chrono::duration<double, std::milli> Ms = std::chrono::steady_clock::now() - Begin;
+    UpdateMs.emplace_back(Id, Ms.count());
+  });
   Kfac->applyDeferred([&](KfacOptimizer<T> &Opt, int32_t Stage, double Nu) {
     const TaskId Id = StepTasks[static_cast<size_t>(Stage)];
     const auto Begin = std::chrono::steady_clock::now();

@@ -64,7 +64,7 @@ struct KfacRun {
 /// clip \p Kappa, against KfacOptimizer on one batch holding every micro-batch
 /// (its factors from the micro-batches \p CurvatureMbs only, when given).
 KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages,
-                         const std::vector<int32_t> &CurvatureMbs = {}) {
+                         const std::vector<int32_t> &CurvatureMbs = {}, int32_t Warmup = 0) {
   const int32_t K = std::max(1, P.Time.CycleSteps);
   const ModelConfig C = kfacConfig();
   std::vector<std::unique_ptr<Model<double>>> Owned;
@@ -83,7 +83,7 @@ KfacRun runAgainstDirect(const Program &P, double Kappa, bool AcrossStages,
         M.linears(std::max(1, St.LayerBegin), std::min(St.LayerEnd, C.Layers + 1)), testOptions()));
     Exec->setOptimizer(S, Opts.back().get());
   }
-  Exec->setKfacWarmup(0);
+  Exec->setKfacWarmup(Warmup);
   Exec->setKfacClipAcrossStages(AcrossStages);
   const std::vector<Batch> Batches = test::unevenBatches(C, P.Options.microbatches(), 9);
   for (int32_t Step = 0; Step < 2 * K; ++Step) {
@@ -274,6 +274,25 @@ TEST_CASE("K-FAC with replicas and curvature over two blocks: one all-reduce per
   CHECK(R.Compared == 2 * 4 * 6);
   CHECK(R.FactorDiff < 1e-12);
   CHECK(R.ParamDiff < 1e-12);
+}
+
+TEST_CASE("K-FAC warm-up with copies of a stage: they refresh from their summed factors") {
+  // Warm-up steps skip the cycle tasks (FACTOR_ALL_REDUCE among them), so the
+  // copies sum their factors after the walk; each alone would precondition
+  // the all-reduced gradient with its half of the curvature, and the copies
+  // would part.
+  const Program Chimera = compileKfacPlan(proto::CHIMERA, 4, 4);
+  const Program Plain = test::compileTinyPlan(kfacConfig(), proto::ONE_F_ONE_B, "", 2, 2, 1,
+                                              /*Kfac=*/true, /*DataParallel=*/2);
+  llvm::Expected<Program> Dp = expandDataParallel(Plain);
+  REQUIRE_MESSAGE(static_cast<bool>(Dp), llvm::toString(Dp.takeError()));
+  for (const Program *P : {&Chimera, static_cast<const Program *>(&*Dp)}) {
+    CAPTURE(P->Options.schedule());
+    const KfacRun R = runAgainstDirect(*P, 1e9, /*AcrossStages=*/true, {}, /*Warmup=*/1000);
+    CHECK(R.Compared == 2 * 4 * 6);
+    CHECK(R.FactorDiff < 1e-12);
+    CHECK(R.ParamDiff < 1e-12);
+  }
 }
 
 TEST_CASE("K-FAC with two data-parallel replicas: factor all-reduces sum both halves") {
