@@ -301,6 +301,11 @@ llvm::Error runAnalyzeSearch(const SearchRequest &R) {
   if (!(R.Tokens > 0) && !(R.TargetLoss > 0))
     return userError("pfc: error: give --tokens T, the training tokens, or --target-loss L, "
                      "the loss to reach in nats (positive), with --model");
+  if (!std::isfinite(R.Tokens) || !std::isfinite(R.TargetLoss))
+    return userError("pfc: error: --tokens and --target-loss must be finite (got {} and {})",
+                     R.Tokens, R.TargetLoss);
+  if (R.Loss != 0 && !(R.Loss > 0 && std::isfinite(R.Loss)))
+    return userError("pfc: error: --loss must be a positive number of nats (got {})", R.Loss);
   if (R.MaxWork < 1)
     return userError("pfc: error: --max-work must be at least 1 (got {})", R.MaxWork);
   if (R.MaxTensorParallel < 1)
