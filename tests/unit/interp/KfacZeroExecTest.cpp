@@ -167,30 +167,10 @@ Diffs compare(Run &Z, Run &R, int32_t Steps, bool CheckState = false) {
   return D;
 }
 
-struct Schedule {
-  const char *Name;
-  proto::Schedule Kind;
-  int32_t N, V; ///< micro-batches per replica, virtual stages
-};
-constexpr Schedule Schedules[] = {{"1F1B", proto::ONE_F_ONE_B, 3, 1},
-                                  {"GPipe", proto::GPIPE, 3, 1},
-                                  {"interleaved V=2", proto::INTERLEAVED, 4, 2},
-                                  {"layered V=2", proto::LAYERED, 4, 2},
-                                  {"Chimera", proto::CHIMERA, 4, 1}};
-
-/// The ids of \p P's tasks of kind \p Kind on stage \p Stage, ascending.
-std::vector<TaskId> tasksOf(const Program &P, TaskKind Kind, int32_t Stage) {
-  std::vector<TaskId> Out;
-  for (TaskId Id = 0; Id < P.numTasks(); ++Id)
-    if (P.Tasks[Id].Kind == Kind && P.Tasks[Id].Stage == Stage)
-      Out.push_back(Id);
-  return Out;
-}
-
 } // namespace
 
 TEST_CASE("interp: K-FAC plans with ZeRO 1/2/3 step like the plan without ZeRO (no KL clip)") {
-  for (const Schedule &Sch : Schedules) {
+  for (const test::ScheduleCase &Sch : test::AllSchedules) {
     const Program Ref = expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, 0));
     for (int32_t Zero : {1, 2, 3}) {
       const std::string Name = fmt::format("K-FAC {} ZeRO-{}", Sch.Name, Zero);
@@ -266,9 +246,9 @@ TEST_CASE("interp: K-FAC with ZeRO refuses the KL clip, a late PRECONDITION, uns
     // Stage 1's PRECONDITION moved after its reduce-scatter (as an older pfc
     // placed it): each replica would precondition only its shard.
     Program P = compileKfacZeroPlan(proto::ONE_F_ONE_B, 3, 1, 2, 2);
-    const TaskId Pre = tasksOf(P, proto::PRECONDITION, 1).at(0);
-    const TaskId Scatter = tasksOf(P, proto::REDUCE_SCATTER, 1).at(0);
-    const TaskId Step = tasksOf(P, proto::OPTIMIZER_STEP, 1).at(0);
+    const TaskId Pre = test::tasksOf(P, proto::PRECONDITION, 1).at(0);
+    const TaskId Scatter = test::tasksOf(P, proto::REDUCE_SCATTER, 1).at(0);
+    const TaskId Step = test::tasksOf(P, proto::OPTIMIZER_STEP, 1).at(0);
     auto &Stream = P.stream(P.Tasks[Pre].Device, proto::COMPUTE);
     auto At = std::find(Stream.begin(), Stream.end(), Pre);
     REQUIRE(At != Stream.begin());

@@ -80,6 +80,28 @@ inline std::vector<Batch> unevenBatches(const ModelConfig &C, int32_t N, uint64_
 /// The number of pipelines (model replicas) \p P runs.
 inline int32_t pipelines(const Program &P) { return P.numPipelines(); }
 
+/// The ids of \p P's tasks of kind \p Kind on stage \p Stage, ascending.
+inline std::vector<TaskId> tasksOf(const Program &P, TaskKind Kind, int32_t Stage) {
+  std::vector<TaskId> Out;
+  for (TaskId Id = 0; Id < P.numTasks(); ++Id)
+    if (P.Tasks[Id].Kind == Kind && P.Tasks[Id].Stage == Stage)
+      Out.push_back(Id);
+  return Out;
+}
+
+/// Every schedule, with micro-batches per replica and virtual stages small
+/// enough for a tiny model on 2 stages: the ZeRO tests' sweep.
+struct ScheduleCase {
+  const char *Name;
+  proto::Schedule Kind;
+  int32_t N, V; ///< micro-batches per replica, virtual stages
+};
+inline constexpr ScheduleCase AllSchedules[] = {{"GPipe", proto::GPIPE, 3, 1},
+                                                {"1F1B", proto::ONE_F_ONE_B, 3, 1},
+                                                {"interleaved V=2", proto::INTERLEAVED, 4, 2},
+                                                {"layered V=2", proto::LAYERED, 4, 2},
+                                                {"Chimera", proto::CHIMERA, 4, 1}};
+
 } // namespace pfc::interp::test
 
 #endif

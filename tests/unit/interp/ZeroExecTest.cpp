@@ -174,19 +174,8 @@ void checkZero(const char *Name, const Program &Zero, const Program &Ref, Opt Ki
   CHECK(WorstGrad < 1e-10);
 }
 
-struct Schedule {
-  const char *Name;
-  proto::Schedule Kind;
-  int32_t N, V; ///< micro-batches per replica, virtual stages
-};
-constexpr Schedule Schedules[] = {{"GPipe", proto::GPIPE, 3, 1},
-                                  {"1F1B", proto::ONE_F_ONE_B, 3, 1},
-                                  {"interleaved V=2", proto::INTERLEAVED, 4, 2},
-                                  {"layered V=2", proto::LAYERED, 4, 2},
-                                  {"Chimera", proto::CHIMERA, 4, 1}};
-
 void checkSchedules(int32_t Zero) {
-  for (const Schedule &S : Schedules) {
+  for (const test::ScheduleCase &S : test::AllSchedules) {
     const Program Ref = compileZeroPlan(S.Kind, 2 * S.N, S.V, 1, 0);
     const Program Plan = compileZeroPlan(S.Kind, S.N, S.V, 2, Zero);
     for (Opt Kind : {Opt::Sgd, Opt::Adam}) {
@@ -203,15 +192,6 @@ void dropEdge(Program &P, TaskId From, TaskId To) {
   auto It = std::find(P.Edges.begin(), P.Edges.end(), std::pair<TaskId, TaskId>{From, To});
   REQUIRE(It != P.Edges.end());
   P.Edges.erase(It);
-}
-
-/// The ids of \p P's tasks of kind \p Kind on stage \p Stage, ascending.
-std::vector<TaskId> tasksOf(const Program &P, TaskKind Kind, int32_t Stage) {
-  std::vector<TaskId> Out;
-  for (TaskId Id = 0; Id < P.numTasks(); ++Id)
-    if (P.Tasks[Id].Kind == Kind && P.Tasks[Id].Stage == Stage)
-      Out.push_back(Id);
-  return Out;
 }
 
 /// The error expandDataParallel (which checks the plan) gives for \p P.
@@ -279,7 +259,7 @@ TEST_CASE("interp: ZeRO collectives out of order are refused, not run wrongly") 
   Program Z3 = compileZeroPlan(proto::ONE_F_ONE_B, 3, 1, 2, 3);
   {
     Program P = Z3;
-    const TaskId Gather = tasksOf(P, proto::ALL_GATHER, 0).at(0);
+    const TaskId Gather = test::tasksOf(P, proto::ALL_GATHER, 0).at(0);
     const TaskId First = P.stream(0, proto::COMPUTE).front();
     dropEdge(P, Gather, First);
     const std::string E = refusal(P);
@@ -293,7 +273,7 @@ TEST_CASE("interp: ZeRO collectives out of order are refused, not run wrongly") 
   Program L3 = compileZeroPlan(proto::LAYERED, 4, 2, 2, 3);
   {
     Program P = L3;
-    const std::vector<TaskId> Gathers = tasksOf(P, proto::ALL_GATHER, 0);
+    const std::vector<TaskId> Gathers = test::tasksOf(P, proto::ALL_GATHER, 0);
     REQUIRE(Gathers.size() == 2);
     for (TaskId Pred : P.predecessors().of(Gathers[1]))
       dropEdge(P, Pred, Gathers[1]);
@@ -308,15 +288,15 @@ TEST_CASE("interp: ZeRO collectives out of order are refused, not run wrongly") 
   Program Z1 = compileZeroPlan(proto::ONE_F_ONE_B, 3, 1, 2, 1);
   {
     Program P = Z1;
-    const TaskId Step = tasksOf(P, proto::OPTIMIZER_STEP, 1).at(0);
-    const TaskId Gather = tasksOf(P, proto::ALL_GATHER, 1).at(0);
+    const TaskId Step = test::tasksOf(P, proto::OPTIMIZER_STEP, 1).at(0);
+    const TaskId Gather = test::tasksOf(P, proto::ALL_GATHER, 1).at(0);
     dropEdge(P, Step, Gather);
     CHECK(refusal(P).find("not ordered after its optimizer step") != std::string::npos);
   }
   // ZeRO-2: the reduce-scatter no longer after the last backward.
   {
     Program P = compileZeroPlan(proto::GPIPE, 3, 1, 2, 2);
-    const TaskId Scatter = tasksOf(P, proto::REDUCE_SCATTER, 0).at(0);
+    const TaskId Scatter = test::tasksOf(P, proto::REDUCE_SCATTER, 0).at(0);
     for (TaskId Pred : P.predecessors().of(Scatter))
       dropEdge(P, Pred, Scatter);
     CHECK(refusal(P).find("it would reduce a partial gradient") != std::string::npos);
