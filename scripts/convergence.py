@@ -168,11 +168,27 @@ def loss_text(v):
     return f"{v:.3f}" if math.isfinite(v) and v < 100 else "diverged"
 
 
+def legend_lines(label, width=60):
+    """A legend entry in lines of at most about width characters, broken
+    after commas (a panel is 420 px wide, ~6 px a character)."""
+    lines, line = [], ""
+    for part in label.split(", "):
+        piece = part if not line else line + ", " + part
+        if line and len(piece) > width:
+            lines.append(line + ",")
+            line = "  " + part
+        else:
+            line = piece
+    return lines + [line]
+
+
 def svg_plot(panels, path):
     """panels: [(title, target, [(label, colour, curve)])] side by side."""
     pw, ph, left, right, top, bottom = 420, 320, 50, 10, 40, 40
+    legend = max(sum(len(legend_lines(label)) for label, _, _ in curves)
+                 for _, _, curves in panels)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{pw * len(panels)}" '
-           f'height="{ph + 80}" font-family="sans-serif" font-size="11">',
+           f'height="{ph + 24 + 14 * legend}" font-family="sans-serif" font-size="11">',
            '<rect width="100%" height="100%" fill="white"/>']
     for p, (title, target, curves) in enumerate(panels):
         x0 = p * pw
@@ -204,13 +220,16 @@ def svg_plot(panels, path):
                    f'y2="{Y(target):.1f}" stroke="gray" stroke-dasharray="4,3"/>')
         out.append(f'<text x="{X(steps) - 2:.1f}" y="{Y(target) - 3:.1f}" fill="gray" '
                    f'text-anchor="end">target {target}</text>')
-        for n, (label, colour, curve) in enumerate(curves):
+        row = 0
+        for label, colour, curve in curves:
             pts = " ".join(f"{X(i + 1):.1f},{Y(min(v, hi)):.1f}"
                            for i, v in enumerate(curve) if math.isfinite(v))
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" '
                        f'points="{pts}"/>')
-            out.append(f'<text x="{x0 + left + 10}" y="{ph + 10 + 14 * n}" '
-                       f'fill="{colour}">{label}</text>')
+            for line in legend_lines(label):
+                out.append(f'<text x="{x0 + 10}" y="{ph + 10 + 14 * row}" '
+                           f'fill="{colour}" xml:space="preserve">{line}</text>')
+                row += 1
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
