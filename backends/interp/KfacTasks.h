@@ -193,10 +193,14 @@ public:
       const Stage &St = P.Stages[S];
       const int32_t First = std::max(1, St.LayerBegin);
       const int32_t Count = std::min(P.Model.num_layers() + 1, St.LayerEnd) - First;
+      std::vector<int32_t> Group; // the copies K-FAC preconditions
+      for (int32_t R : Copies[S])
+        if (Opts[static_cast<size_t>(R)])
+          Group.push_back(R);
       With(static_cast<int32_t>(S), [&](auto &...C) {
         if (Count > 0)
-          sumFactors(First, Count, Copies[S], C...);
-        for (int32_t R : Copies[S]) {
+          sumFactors(First, Count, Group, C...);
+        for (int32_t R : Group) {
           Opts[static_cast<size_t>(R)]->refreshAll(C...);
           Opts[static_cast<size_t>(R)]->prepare(C...);
           WarmupDeferred[static_cast<size_t>(R)] = 0;
