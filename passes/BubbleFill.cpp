@@ -48,6 +48,40 @@ llvm::Expected<std::pair<double, std::vector<double>>> withoutKfac(Program &P) {
   return std::make_pair(Sim->stepTimeWithout(P, proto::PRECONDITION), Busy);
 }
 
+/// The most micro-batches the curvature could be estimated from with every
+/// device's K-FAC compute work within \p Steps steps of its idle time \p Idle
+/// (curvature work scales with them, inversions do not; a necessary
+/// condition, not a placement), at most those it uses now, and the device
+/// that sets it; 0 where not even one micro-batch would do.
+struct SampleBound {
+  int32_t Most = 0;
+  int32_t Device = -1;
+};
+SampleBound curvatureMicrobatchesWithin(const Program &P, const CycleProblem &Problem,
+                                        const std::vector<double> &Idle, int Steps) {
+  const int32_t Now = P.Options.kfac().curvature_microbatches() > 0
+                          ? P.Options.kfac().curvature_microbatches()
+                          : P.Options.microbatches();
+  std::vector<double> Curvature(Idle.size(), 0), Other(Idle.size(), 0);
+  for (TaskId T : Problem.tasks()) {
+    const Task &Tk = P.Tasks[T];
+    if (Tk.Stream == proto::COMPUTE)
+      (Tk.Kind == proto::CURVATURE_A || Tk.Kind == proto::CURVATURE_B ? Curvature
+                                                                        : Other)[Tk.Device] +=
+          Tk.DurationMs;
+  }
+  double Most = Now;
+  int32_t Device = -1;
+  for (size_t D = 0; D < Idle.size(); ++D) {
+    if (Curvature[D] <= 0)
+      continue;
+    const double Fits = std::max(0.0, Now * (Steps * Idle[D] - Other[D]) / Curvature[D]);
+    if (Fits < Most)
+      Most = Fits, Device = static_cast<int32_t>(D);
+  }
+  return {static_cast<int32_t>(std::floor(Most)), Device};
+}
+
 class BubbleFillPass : public Pass {
 public:
   llvm::StringRef name() const override { return "bubble-fill"; }
@@ -163,14 +197,27 @@ public:
                      : fmt::format("; {} of device {}'s K-FAC tasks (up to {:.3f} ms) are longer "
                                    "than its longest gap ({:.3f} ms)",
                                    M.Tasks, M.Lane / NumStreams, M.LongestTask, M.LongestGap);
+      // What sampling the curvature could do: with fewer micro-batches the
+      // work no longer exceeds the bubbles.
+      const SampleBound Fewer = curvatureMicrobatchesWithin(P, Problem, Idle, MaxSteps);
+      const int32_t Now = P.Options.kfac().curvature_microbatches() > 0
+                              ? P.Options.kfac().curvature_microbatches()
+                              : P.Options.microbatches();
+      const char *S = MaxSteps == 1 ? "" : "s";
+      const std::string Hint =
+          Fewer.Most < 1
+              ? fmt::format(" (on device {} the K-FAC work exceeds the idle time of {} step{} "
+                            "even with the curvature of one micro-batch)",
+                            Fewer.Device, MaxSteps, S)
+          : Fewer.Most < Now
+              ? fmt::format(" (with --kfac-curvature-microbatches {} or fewer, of {}, the work "
+                            "would no longer exceed the idle time of {} step{})",
+                            Fewer.Most, P.Options.microbatches(), MaxSteps, S)
+              : "";
       P.Warnings.push_back(fmt::format(
           "pfc: warning: bubble-fill: the K-FAC work does not fit the bubbles of {} step{}; the "
           "step grows by {:.3f} ms ({:.1f}%) to fit it{}{}",
-          MaxSteps, MaxSteps == 1 ? "" : "s", Good, 100 * Good / Step, Why,
-          P.Options.kfac().curvature_microbatches() == 0 && P.Options.microbatches() > 1
-              ? " (--kfac-curvature-microbatches estimates the factors from fewer "
-                "micro-batches)"
-              : ""));
+          MaxSteps, MaxSteps == 1 ? "" : "s", Good, 100 * Good / Step, Why, Hint));
     }
     applyPlacement(P, Problem, Starts, StepUsed, K);
     writeReport(P, Problem, Before->first, Before->second, Step, Lower, Work, Idle);
