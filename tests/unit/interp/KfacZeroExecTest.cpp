@@ -47,17 +47,7 @@ ModelConfig kfacConfig() { return tinyConfig(23); }
 /// pipeline for the options (zero-sync under --zero), refreshing every step.
 Program compileKfacZeroPlan(proto::Schedule Schedule, int32_t N, int32_t V, int32_t D,
                             int32_t Zero) {
-  Program P = tinyProgram(kfacConfig());
-  P.Options.set_schedule(Schedule), P.Options.set_stages(2), P.Options.set_microbatches(N);
-  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(D), P.Options.set_zero(Zero);
-  P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
-  P.Options.mutable_kfac()->set_max_refresh_steps(1); // k = 1 with and without ZeRO
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(defaultPipeline(P.Options));
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-  return P;
+  return compileReplicatedPlan(kfacConfig(), Schedule, N, V, D, Zero, /*Kfac=*/true);
 }
 
 Program expanded(const Program &P) {

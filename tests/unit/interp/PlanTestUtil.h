@@ -80,6 +80,27 @@ inline std::vector<Batch> unevenBatches(const ModelConfig &C, int32_t N, uint64_
 /// The number of pipelines (model replicas) \p P runs.
 inline int32_t pipelines(const Program &P) { return P.numPipelines(); }
 
+/// A plan for \p C on 2 devices per replica, \p D replicas at ZeRO stage
+/// \p Zero, through pfc's default pipeline for the options (zero-sync under
+/// --zero); with \p Kfac, K-FAC over 6 Linear layers a block, refreshing
+/// every step (so that plans with and without ZeRO share k = 1).
+inline Program compileReplicatedPlan(const ModelConfig &C, proto::Schedule Schedule, int32_t N,
+                                     int32_t V, int32_t D, int32_t Zero, bool Kfac = false) {
+  Program P = tinyProgram(C);
+  P.Options.set_schedule(Schedule), P.Options.set_stages(2), P.Options.set_microbatches(N);
+  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(D), P.Options.set_zero(Zero);
+  if (Kfac) {
+    P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
+    P.Options.mutable_kfac()->set_max_refresh_steps(1);
+  }
+  PassManager PM;
+  llvm::Error E = PM.addPipeline(defaultPipeline(P.Options));
+  if (!E)
+    E = PM.run(P);
+  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+  return P;
+}
+
 /// The ids of \p P's tasks of kind \p Kind on stage \p Stage, ascending.
 inline std::vector<TaskId> tasksOf(const Program &P, TaskKind Kind, int32_t Stage) {
   std::vector<TaskId> Out;

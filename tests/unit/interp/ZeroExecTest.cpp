@@ -35,15 +35,7 @@ namespace {
 /// compileTinyPlan's model and cluster, pfc's default pipeline for the
 /// options (zero-sync under --zero), on 2 devices per replica.
 Program compileZeroPlan(proto::Schedule Schedule, int32_t N, int32_t V, int32_t D, int32_t Zero) {
-  Program P = tinyProgram(tinyConfig());
-  P.Options.set_schedule(Schedule), P.Options.set_stages(2), P.Options.set_microbatches(N);
-  P.Options.set_virtual_stages(V), P.Options.set_data_parallel(D), P.Options.set_zero(Zero);
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(defaultPipeline(P.Options));
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-  return P;
+  return compileReplicatedPlan(tinyConfig(), Schedule, N, V, D, Zero);
 }
 
 /// One tinyConfig() model per pipeline of \p P (owned), and pointers to them.
