@@ -43,6 +43,15 @@ inline Program tinyProgram(const ModelConfig &C) {
   return P;
 }
 
+/// Runs \p Pipeline on \p P; the test fails on an error.
+inline void runPipeline(Program &P, const std::string &Pipeline) {
+  PassManager PM;
+  llvm::Error E = PM.addPipeline(Pipeline);
+  if (!E)
+    E = PM.run(P);
+  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+}
+
 /// A plan for \p C in fp64 with \p S stages, \p N micro-batches and \p V
 /// virtual stages: \p Pass names the schedule pass (run as
 /// "partition,<Pass>,insert-comm,dp-sync,verify"); empty, pfc's default
@@ -58,13 +67,8 @@ inline Program compileTinyPlan(const ModelConfig &C, proto::Schedule Schedule,
     P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
   P.Options.mutable_kfac()->set_curvature_blocks(CurvatureBlocks);
   P.Options.mutable_kfac()->set_curvature_microbatches(CurvatureMicrobatches);
-  PassManager PM;
-  llvm::Error E =
-      PM.addPipeline(Pass.empty() ? defaultPipeline(P.Options)
-                                  : "partition," + Pass + ",insert-comm,dp-sync,verify");
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+  runPipeline(P, Pass.empty() ? defaultPipeline(P.Options)
+                               : "partition," + Pass + ",insert-comm,dp-sync,verify");
   return P;
 }
 
@@ -93,11 +97,7 @@ inline Program compileReplicatedPlan(const ModelConfig &C, proto::Schedule Sched
     P.Model.set_linear_layers_per_block(6), P.Options.set_optimizer(proto::KFAC);
     P.Options.mutable_kfac()->set_max_refresh_steps(1);
   }
-  PassManager PM;
-  llvm::Error E = PM.addPipeline(defaultPipeline(P.Options));
-  if (!E)
-    E = PM.run(P);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+  runPipeline(P, defaultPipeline(P.Options));
   return P;
 }
 
