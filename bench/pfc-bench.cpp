@@ -94,6 +94,8 @@ cl::opt<std::string> ClockOpt("clock",
 cl::opt<std::string> RunOneOpt("run-one", cl::desc("internal: run one configuration"),
                                cl::Hidden, cl::cat(Category));
 
+// The target: a million-task plan in < 2 s and < 1 GiB. Rows of more
+// tasks are held to it pro rata (a 1.5M-task plan: 3 s, 1.5 GiB).
 constexpr int64_t TargetTasks = 1'000'000;
 constexpr double TargetSeconds = 2.0;
 constexpr double TargetMiB = 1024.0;
@@ -474,7 +476,8 @@ int runLadder(const std::string &Self) {
              "{} run(s) per row, fresh process per run, {} clock\n",
              OptimizerOpt == "both" ? "adam and kfac" : OptimizerOpt.getValue(),
              RepeatOpt.getValue(), ClockOpt.getValue());
-  fmt::print("target: {} tasks in < {} s and < {} MiB\n", TargetTasks, TargetSeconds, TargetMiB);
+  fmt::print("target: {} tasks in < {} s and < {} MiB (pro rata for larger plans)\n", TargetTasks,
+             TargetSeconds, TargetMiB);
   const char *Row = "{:<11} {:<11} {:>4} {:>2} {:>5} {:>4} {:>9} {:>9} {:>7} {:>7} {:>7} "
                     "{:>7} {:>6} {:>6} {:>7} {:>6} {:>6} {:>8}  {}\n";
   fmt::print(fmt::runtime(Row), "model", "schedule", "S", "V", "N", "D", "tasks", "edges",
@@ -520,8 +523,11 @@ int runLadder(const std::string &Self) {
       auto Secs = [&](const char *K) { return fmt::format("{:.3f}", V(K)); };
       const int64_t Tasks = static_cast<int64_t>(V("tasks"));
       std::string Target = "-";
-      if (Tasks >= TargetTasks)
-        Target = Best.total() < TargetSeconds && PeakMiB < TargetMiB ? "met" : "MISSED";
+      if (Tasks >= TargetTasks) {
+        const double Scale = static_cast<double>(Tasks) / TargetTasks;
+        Target =
+            Best.total() < Scale * TargetSeconds && PeakMiB < Scale * TargetMiB ? "met" : "MISSED";
+      }
       // K-FAC rows: bubble-fill's time, and with both optimizers the ratio to
       // Adam's total (the target: at most 2x).
       if (Opt == "kfac") {
