@@ -133,6 +133,10 @@ cl::opt<double> LrMinRatioOpt("lr-min-ratio",
                               cl::desc("the last step's rate over --lr, in [0, 1], for "
                                        "--lr-schedule cosine or linear (default 0)"),
                               cl::init(0), cl::cat(Category));
+cl::opt<double> AdamBeta2Opt("adam-beta2",
+                             cl::desc("AdamW's second-moment decay beta2, in [0, 1) "
+                                      "(default 0.999)"),
+                             cl::init(0.999), cl::cat(Category));
 cl::opt<int> WarmupOpt("kfac-warmup", cl::desc("steps refreshing K-FAC every step (default 20)"),
                        cl::init(20), cl::cat(Category));
 
@@ -211,6 +215,9 @@ llvm::Expected<Setup> prepare() {
   if (!(DampingOpt > 0) || !std::isfinite(DampingOpt))
     return userError("pfc-run: error: --kfac-damping must be a positive number (got {})",
                      DampingOpt.getValue());
+  if (!(AdamBeta2Opt >= 0 && AdamBeta2Opt < 1))
+    return userError("pfc-run: error: --adam-beta2 must be in [0, 1) (got {})",
+                     AdamBeta2Opt.getValue());
   if (!(DecayOpt >= 0 && DecayOpt < 1))
     return userError("pfc-run: error: --kfac-decay must be in [0, 1) (got {})",
                      DecayOpt.getValue());
@@ -257,6 +264,8 @@ llvm::Expected<Setup> prepare() {
   if (LayersOpt > 0)
     if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
       return E;
+  if (AdamBeta2Opt.getNumOccurrences() && S.Opt != OptKind::Adam)
+    return userError("pfc-run: error: --adam-beta2 needs --optimizer adam");
   if (KfacEmbeddingOpt && S.Opt != OptKind::Kfac)
     return userError("pfc-run: error: --kfac-embedding needs K-FAC (a K-FAC plan, --optimizer "
                      "kfac)");
@@ -271,16 +280,6 @@ llvm::Expected<Setup> prepare() {
                          ? fmt::format("{} pipelines", S.Plan.numPipelines())
                          : fmt::format("{} data-parallel replicas",
                                        S.Plan.Options.data_parallel()));
-  // ZeRO shards the preconditioned gradients; the clip needs whole layers.
-  if (S.Opt == OptKind::Kfac && S.Plan.Options.zero() > 0 && KlClipOpt > 0 &&
-      BackendOpt == Backend::Cpu)
-    return userError("pfc-run: error: {}: the plan is compiled with --zero {}, and K-FAC's KL "
-                     "clip is on (--kfac-kl-clip {:g}{}): its factor nu = min(1, sqrt(kappa / "
-                     "(lr^2 sum <Delta, V>))) needs <Delta, V> over whole layers, but after the "
-                     "reduce-scatter each replica holds only its shard of the preconditioned "
-                     "gradient; run with --kfac-kl-clip 0, or compile the plan without --zero",
-                     PlanPath.getValue(), S.Plan.Options.zero(), KlClipOpt.getValue(),
-                     KlClipOpt.getNumOccurrences() ? "" : ", the default");
   S.DataParallel = std::max(1, S.Plan.Options.data_parallel());
   // Micro-batches whose activations the whole model holds at once: each
   // stage's blocks times its device's peak in flight (the memory pass's),
@@ -347,6 +346,7 @@ template <typename T> llvm::Error train(Setup &S) {
     if (S.Opt == OptKind::Adam) {
       AdamOptions O;
       O.Lr = LrOpt > 0 ? LrOpt : 3e-3;
+      O.Beta2 = AdamBeta2Opt;
       Opts.push_back(createAdamW(Params, O));
     } else if (S.Opt == OptKind::Sgd) {
       SgdOptions O;
@@ -376,6 +376,7 @@ template <typename T> llvm::Error train(Setup &S) {
                                            : cuda::TrainerOptions::Sgd;
     O.SgdOpts.Lr = LrOpt > 0 ? LrOpt : 0.1;
     O.AdamOpts.Lr = LrOpt > 0 ? LrOpt : 3e-3;
+    O.AdamOpts.Beta2 = AdamBeta2Opt;
     O.KfacOpts = kfacOptions();
     O.KfacWarmup = WarmupOpt;
     auto G = cuda::Trainer<T>::create(P, Replicas, O);

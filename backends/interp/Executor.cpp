@@ -75,6 +75,8 @@ template <typename T> void Executor<T>::setOptimizer(int32_t Stage, Optimizer<T>
           Stage, Opt->name(), Zero->zero());
   }
   Kfac->setOptimizer(Stage, K && K->options().PlanDriven ? K : nullptr, Sharded);
+  if (Zero->zero() > 0)
+    Zero->setCompanion(Stage, K && Sharded ? K->clipGradient() : nullptr);
 }
 
 template <typename T>
@@ -94,15 +96,6 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
     return E;
   if (!UnshardedOptimizer.empty())
     return userError("{}", UnshardedOptimizer);
-  if (Zero->zero() > 0)
-    for (size_t S = 0; S < Optimizers.size(); ++S)
-      if (auto *K = dynamic_cast<KfacOptimizer<T> *>(Optimizers[S]); K && K->options().KlClip > 0)
-        return userError(
-            "pfc-run: error: stage {}'s K-FAC optimizer has the KL clip on (kappa {:g}), which "
-            "this ZeRO-{} plan cannot run: nu needs <Delta, V> over whole layers, and after the "
-            "reduce-scatter each replica holds only its shard; turn the clip off "
-            "(--kfac-kl-clip 0) or compile the plan without --zero",
-            S, K->options().KlClip, Zero->zero());
   setBlasThreads(1);
   for (Model<T> *M : Replicas)
     M->zeroGrad();
@@ -122,12 +115,17 @@ llvm::Expected<StepResult> Executor<T>::runStep(std::span<const Batch> Batches) 
     const std::chrono::duration<double, std::milli> Ms = std::chrono::steady_clock::now() - Begin;
     TaskMs[static_cast<size_t>(StepTasks[static_cast<size_t>(Stage)])] += Ms.count();
   });
-  Kfac->applyDeferred([&](KfacOptimizer<T> &Opt, int32_t Stage, double Nu) {
-    const auto Begin = std::chrono::steady_clock::now();
-    Opt.stepWithClip(Nu);
-    const std::chrono::duration<double, std::milli> Ms = std::chrono::steady_clock::now() - Begin;
-    TaskMs[static_cast<size_t>(StepTasks[static_cast<size_t>(Stage)])] += Ms.count();
-  });
+  const bool ShardsStepped =
+      Kfac->applyDeferred([&](KfacOptimizer<T> &Opt, int32_t Stage, double Nu) {
+        const auto Begin = std::chrono::steady_clock::now();
+        Opt.stepWithClip(Nu);
+        const std::chrono::duration<double, std::milli> Ms =
+            std::chrono::steady_clock::now() - Begin;
+        TaskMs[static_cast<size_t>(StepTasks[static_cast<size_t>(Stage)])] += Ms.count();
+      });
+  if (ShardsStepped)
+    Zero->gatherAll(); // the plan's gathers ran before the clipped updates
+
   const std::chrono::duration<double, std::milli> Took = std::chrono::steady_clock::now() - Start;
   Kfac->endStep();
   ++Steps;

@@ -22,8 +22,10 @@
 // unexpanded. ZeRO plans' REDUCE_SCATTER and ALL_GATHER tasks go to
 // ZeroCollectives (ZeroCollectives.h, which also says the shard layout);
 // setOptimizer shards each stage's optimizer to the stage's shard. A K-FAC
-// plan with ZeRO runs plan-driven K-FAC optimizers sharded, without the KL
-// clip (KfacOptimizer.h): runStep refuses one whose KlClip is on.
+// plan with ZeRO runs plan-driven K-FAC optimizers sharded
+// (KfacOptimizer.h); with the KL clip on, the reduce-scatters also sum the
+// raw gradients, the shards step after the walk with the one ν, and the
+// updated shards are gathered again.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_EXECUTOR_H

@@ -125,14 +125,41 @@ template <typename T> void KfacOptimizer<T>::prepare() {
   directions(false);
   if (!Sharded)
     return;
-  // Δ (ν = 1) replaces the gradient, for the reduce-scatter to sum.
+  // Δ (unclipped) replaces the gradient, for the reduce-scatter to sum;
+  // with the clip, the raw gradient goes to ClipGrad for it to sum too.
+  std::fill(ClipGrad.begin(), ClipGrad.end(), T(0));
+  std::fill(Clipped.begin(), Clipped.end(), 0);
+  std::vector<int64_t> Offset(Params.size() + 1, 0);
+  for (size_t I = 0; I < Params.size(); ++I)
+    Offset[I + 1] = Offset[I] + Params[I]->Value.numel();
   for (size_t I : Preconditioned) {
     auto [W, B] = ParamIndex[I];
-    for (int64_t Idx : {W, B})
-      if (Idx >= 0)
-        Params[static_cast<size_t>(Idx)]->Grad = std::move(Prepared[static_cast<size_t>(Idx)]);
+    for (int64_t Idx : {W, B}) {
+      if (Idx < 0)
+        continue;
+      const auto U = static_cast<size_t>(Idx);
+      Tensor<T> &Grad = Params[U]->Grad;
+      if (!ClipGrad.empty()) {
+        std::copy(Grad.data(), Grad.data() + Grad.numel(), ClipGrad.data() + Offset[U]);
+        Clipped[U] = 1;
+      }
+      Grad = std::move(Prepared[U]);
+    }
   }
   Prepared.clear();
+}
+
+template <typename T> double KfacOptimizer<T>::shardDeltaDotV() {
+  assert(Sharded && !ClipGrad.empty() && "shardDeltaDotV needs a sharded optimizer that clips");
+  SumDeltaDotV = 0;
+  forFlatRange(Params, ShardBegin, ShardEnd, [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
+    if (!Clipped[I])
+      return;
+    const T *Delta = Params[I]->Grad.data();
+    for (int64_t J = J0; J < J1; ++J)
+      SumDeltaDotV += static_cast<double>(Delta[J]) * ClipGrad[Flat + (J - J0)];
+  });
+  return SumDeltaDotV;
 }
 
 template <typename T> bool KfacOptimizer<T>::shard(int64_t Begin, int64_t End) {
@@ -142,6 +169,10 @@ template <typename T> bool KfacOptimizer<T>::shard(int64_t Begin, int64_t End) {
   ShardBegin = std::clamp<int64_t>(Begin, 0, Size);
   ShardEnd = std::clamp<int64_t>(End, ShardBegin, Size);
   ShardBuf.assign(static_cast<size_t>(ShardEnd - ShardBegin), T(0));
+  if (Opts.KlClip > 0) {
+    ClipGrad.assign(static_cast<size_t>(Size), T(0));
+    Clipped.assign(Params.size(), 0);
+  }
   Bufs.clear(), Prepared.clear();
   Sharded = true;
   return true;
@@ -157,27 +188,36 @@ template <typename T> int64_t KfacOptimizer<T>::stateElements() const {
 }
 
 template <typename T> void KfacOptimizer<T>::step() {
-  if (Sharded) {
-    // The gradients' shard holds the replicas' summed directions.
-    Clip = 1;
-    forFlatRange(Params, ShardBegin, ShardEnd, [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
-      Param<T> &P = *Params[I];
-      momentumUpdate(P.Value.data() + J0, P.Grad.data() + J0, ShardBuf.data() + (Flat - ShardBegin),
-                     J1 - J0, Opts.Sgd);
-    });
-    ++Steps;
-    return;
-  }
+  if (Sharded)
+    return stepWithClip(1);
   if (Prepared.empty())
     directions(refreshDue());
   stepWithClip(klClipFactor(SumDeltaDotV, Opts.Sgd.Lr, Opts.KlClip));
 }
 
 template <typename T> void KfacOptimizer<T>::stepWithClip(double Nu) {
-  assert(!Sharded && "a sharded K-FAC optimizer steps with step(), without the clip");
+  Clip = Nu;
+  if (Sharded) {
+    // The gradients' shard holds the replicas' summed directions Δ (of the
+    // K-FAC layers) and gradients (of the rest).
+    std::vector<T> Scaled;
+    forFlatRange(Params, ShardBegin, ShardEnd, [&](size_t I, int64_t J0, int64_t J1, int64_t Flat) {
+      Param<T> &P = *Params[I];
+      const T *Dir = P.Grad.data() + J0;
+      if (Nu != 1 && !Clipped.empty() && Clipped[I]) {
+        Scaled.assign(Dir, Dir + (J1 - J0));
+        for (T &V : Scaled)
+          V *= static_cast<T>(Nu);
+        Dir = Scaled.data();
+      }
+      momentumUpdate(P.Value.data() + J0, Dir, ShardBuf.data() + (Flat - ShardBegin), J1 - J0,
+                     Opts.Sgd);
+    });
+    ++Steps;
+    return;
+  }
   if (Prepared.empty())
     directions(refreshDue());
-  Clip = Nu;
   for (size_t I : Preconditioned) {
     auto [W, B] = ParamIndex[I];
     for (int64_t Idx : {W, B})

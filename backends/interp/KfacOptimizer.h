@@ -46,10 +46,16 @@
 // in the gradient and every replica holds the same factors, the sum over
 // the replicas is Δ of the summed gradient. step() then updates the shard
 // [Begin, End) of the parameters' flat view (Optimizer.h) by momentum SGD
-// along the gradients, with ν = 1: the KL clip's Σ⟨Δ, V⟩ is over whole
-// layers, which no replica holds after the reduce-scatter, so a sharded
-// optimizer does not clip (the executor refuses KlClip > 0). Momentum
-// state is kept for the shard only.
+// along the gradients. The KL clip's Σ⟨Δ, V⟩ is over whole layers, which
+// no replica holds after the reduce-scatter: with KlClip > 0, prepare()
+// also keeps the K-FAC layers' raw gradients V in a flat vector of the
+// stage's size (clipGradient(), zero elsewhere), which the reduce-scatter
+// sums alongside (ZeroCollectives::setCompanion), so that each replica holds
+// its shard of both Δ and V; shardDeltaDotV() is the shard's part of
+// Σ⟨Δ, V⟩, the executor sums the parts of every shard of every stage into
+// one ν and stepWithClip(ν) updates the shard, Δ scaled by ν. step() on a
+// sharded optimizer steps with ν = 1. Momentum state is kept for the shard
+// only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_KFACOPTIMIZER_H
@@ -107,8 +113,15 @@ public:
   /// the shard along the gradients (after prepare()), ν = 1.
   void step() override;
   /// Updates with KL-clip factor \p Nu instead (computed across stages);
-  /// not for a sharded optimizer.
+  /// sharded: the shard, its K-FAC layers' directions scaled by \p Nu.
   void stepWithClip(double Nu);
+  /// Sharded with the clip on: the flat vector (the stage's size) that
+  /// prepare() fills with the K-FAC layers' raw gradients, for the
+  /// reduce-scatter to sum; null otherwise.
+  std::vector<T> *clipGradient() { return ClipGrad.empty() ? nullptr : &ClipGrad; }
+  /// Sharded, after the reduce-scatter: Σ⟨Δ, V⟩ over the shard (kept as
+  /// deltaDotV()).
+  double shardDeltaDotV();
   /// ZeRO (see above): false, and nothing changed, unless plan-driven and
   /// without the embedding.
   bool shard(int64_t Begin, int64_t End) override;
@@ -171,6 +184,11 @@ private:
   bool Sharded = false;
   int64_t ShardBegin = 0, ShardEnd = 0;
   std::vector<T> ShardBuf;
+  /// With the clip: the raw gradients of the K-FAC layers prepare()
+  /// preconditioned (flat, zero elsewhere), and per parameter whether its
+  /// direction is Δ (scaled by ν) or its gradient.
+  std::vector<T> ClipGrad;
+  std::vector<char> Clipped;
 
   /// Fills Prepared, Preconditioned and SumDeltaDotV.
   void directions(bool Refresh);

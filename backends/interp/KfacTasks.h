@@ -42,8 +42,13 @@
 //
 // ZeRO (a stage set Sharded, KfacOptimizer::shard): PRECONDITION, which the
 // plan puts before the stage's REDUCE_SCATTER, leaves the directions in the
-// gradients for the reduce-scatter to sum; the OPTIMIZER_STEP is never
-// deferred and updates the stage's shard without a clip (ν = 1).
+// gradients for the reduce-scatter to sum. Without the clip the
+// OPTIMIZER_STEP updates the stage's shard at once (ν = 1). With it, the
+// reduce-scatter also sums the raw gradients (ZeroCollectives.h), the
+// OPTIMIZER_STEP takes its shard's part of Σ⟨Δ, V⟩ and defers the update,
+// and applyDeferred adds the parts of every shard (each layer counts once:
+// the copies' shards partition it) into the one ν, whatever
+// setClipAcrossStages says; the executor then gathers the updated shards.
 //
 // One template for both backends: ModelT and OptT are the backend's model
 // and K-FAC optimizer; the backend's work (accumulateA, pieceRows,
@@ -210,11 +215,25 @@ public:
   }
 
   /// OPTIMIZER_STEP of stage \p Tk.Stage with the clip across stages: makes
-  /// sure its directions are computed and defers its update. False (nothing
-  /// done) for a stage without K-FAC, with per-stage clipping or sharded.
+  /// sure its directions are computed and defers its update; sharded with
+  /// the clip on: takes its shard's part of Σ⟨Δ, V⟩ and defers. False
+  /// (nothing done) for a stage without K-FAC, with per-stage clipping, or
+  /// sharded without the clip.
   template <typename... Ctx> bool deferStep(const Task &Tk, Ctx &...C) {
     OptT *Opt = Opts[static_cast<size_t>(Tk.Stage)];
-    if (!Opt || !AcrossStages || Sharded[static_cast<size_t>(Tk.Stage)])
+    if (!Opt)
+      return false;
+    if (Sharded[static_cast<size_t>(Tk.Stage)]) {
+      if constexpr (requires { Opt->shardDeltaDotV(C...); }) {
+        if (Opt->clipGradient() == nullptr)
+          return false;
+        Opt->shardDeltaDotV(C...);
+        Deferred[static_cast<size_t>(Tk.Stage)] = 1;
+        return true;
+      }
+      return false;
+    }
+    if (!AcrossStages)
       return false;
     if (!Opt->prepared() && !WarmupDeferred[static_cast<size_t>(Tk.Stage)])
       Opt->prepare(C...);
@@ -222,26 +241,31 @@ public:
     return true;
   }
   /// After the walk: the one ν of the deferred stages, then
-  /// \p Apply(Opt, Stage, ν) for each of them in stage order.
-  template <typename Fn> void applyDeferred(Fn &&Apply) {
-    double Sum = 0;
+  /// \p Apply(Opt, Stage, ν) for each of them in stage order. Whether any
+  /// of them was sharded (its copies' parameters need gathering again).
+  template <typename Fn> bool applyDeferred(Fn &&Apply) {
+    double Whole = 0, Shards = 0;
     int32_t Pipelines = 0;
+    bool AnySharded = false;
     const OptT *First = nullptr;
     for (size_t S = 0; S < Deferred.size(); ++S)
       if (Deferred[S]) {
-        Sum += Opts[S]->deltaDotV();
+        // A whole stage's sum counts once per pipeline; shards partition it.
+        (Sharded[S] ? Shards : Whole) += Opts[S]->deltaDotV();
+        AnySharded |= Sharded[S] != 0;
         Pipelines = std::max(Pipelines, P.Stages[S].Pipeline + 1);
         First = First ? First : Opts[S];
       }
     if (!First)
-      return;
+      return false;
     const double Nu =
-        klClipFactor(Sum / Pipelines, First->options().Sgd.Lr, First->options().KlClip);
+        klClipFactor(Whole / Pipelines + Shards, First->options().Sgd.Lr, First->options().KlClip);
     for (size_t S = 0; S < Deferred.size(); ++S)
       if (Deferred[S]) {
         Apply(*Opts[S], static_cast<int32_t>(S), Nu);
         Deferred[S] = 0;
       }
+    return AnySharded;
   }
 
   /// Sums the factors of blocks [\p Layer, \p Layer + \p Count) over the

@@ -12,6 +12,7 @@
 #include "ir/Diagnostics.h"
 
 #include <algorithm>
+#include <cassert>
 #include <limits>
 #include <map>
 
@@ -232,6 +233,13 @@ ZeroCollectives<T>::ZeroCollectives(const Program &Prog, ZeroPlan Plan,
         Replicas[static_cast<size_t>(St.Pipeline)]->params(St.LayerBegin, St.LayerEnd));
     Size.push_back(flatSize(Params.back()));
   }
+  Companion.assign(P.Stages.size(), nullptr);
+}
+
+template <typename T> void ZeroCollectives<T>::setCompanion(int32_t Stage, std::vector<T> *Flat) {
+  assert((!Flat || static_cast<int64_t>(Flat->size()) == Size[static_cast<size_t>(Stage)]) &&
+         "a companion vector has the stage's flat size");
+  Companion[static_cast<size_t>(Stage)] = Flat;
 }
 
 template <typename T> std::pair<int64_t, int64_t> ZeroCollectives<T>::shard(int32_t Stage) const {
@@ -269,6 +277,29 @@ template <typename T> void ZeroCollectives<T>::reduceScatter(std::span<const Tas
       const T *In = Sums[M].data() + (Flat - Begin);
       std::copy(In, In + (J1 - J0), To[I]->Grad.data() + J0);
     });
+  }
+  reduceScatterCompanions(Members);
+}
+
+template <typename T>
+void ZeroCollectives<T>::reduceScatterCompanions(std::span<const TaskId> Members) {
+  std::vector<std::vector<T> *> Flat;
+  for (TaskId Member : Members)
+    Flat.push_back(Companion[static_cast<size_t>(P.Tasks[Member].Stage)]);
+  if (std::find(Flat.begin(), Flat.end(), nullptr) != Flat.end())
+    return; // the copies of a stage clip alike: all have one or none
+  std::vector<std::vector<T>> Sums;
+  for (TaskId Owner : Members) {
+    const auto [Begin, End] = shard(P.Tasks[Owner].Stage);
+    std::vector<T> &Sum = Sums.emplace_back(static_cast<size_t>(End - Begin), T(0));
+    for (std::vector<T> *From : Flat)
+      for (int64_t J = Begin; J < End; ++J)
+        Sum[static_cast<size_t>(J - Begin)] += (*From)[static_cast<size_t>(J)];
+  }
+  for (size_t M = 0; M < Members.size(); ++M) {
+    const auto [Begin, End] = shard(P.Tasks[Members[M]].Stage);
+    std::fill(Flat[M]->begin(), Flat[M]->end(), std::numeric_limits<T>::quiet_NaN());
+    std::copy(Sums[M].begin(), Sums[M].end(), Flat[M]->begin() + Begin);
   }
 }
 
@@ -321,8 +352,11 @@ template <typename T> void ZeroCollectives<T>::afterTask(TaskId Id) {
 }
 
 template <typename T> void ZeroCollectives<T>::endStep() {
-  if (Z.Zero != 3)
-    return;
+  if (Z.Zero == 3)
+    gatherAll();
+}
+
+template <typename T> void ZeroCollectives<T>::gatherAll() {
   for (int32_t S = 0; S < P.numStages(); ++S)
     if (Z.Copies[S][0] == S)
       gather(Z.Copies[S]);

@@ -37,10 +37,16 @@
 // directions B⁻¹ G_r A⁻¹ with the factors every copy shares, so the
 // reduce-scatter, which sums them as it sums gradients, gives each copy its
 // shard of B⁻¹ (Σ G_r) A⁻¹, the unsharded plan's direction; the sharded
-// K-FAC optimizer steps along it (KfacOptimizer.h). There is no KL clip:
+// K-FAC optimizer steps along it (KfacOptimizer.h). The KL clip
 // ν = min(1, sqrt(κ / (η² Σ⟨Δ, V⟩))) needs ⟨Δ, V⟩ over whole layers, which
-// no copy has after the reduce-scatter (the executor refuses a K-FAC
-// optimizer with the clip on).
+// no copy has after the reduce-scatter of Δ: with the clip on, the stage's
+// optimizer also keeps its raw gradient V in a flat companion vector
+// (setCompanion), which the reduce-scatter sums alongside the gradient, so
+// each copy can compute its shard's part of Σ⟨Δ, V⟩ (a real runtime
+// reduce-scatters the K-FAC layers' V too: twice their bytes, which the
+// plan does not count; the scalar sum of the parts is not a plan task
+// either). The executor then steps every shard with one ν after the walk
+// and gathers the updated shards again (gatherAll).
 //
 //===----------------------------------------------------------------------===//
 #ifndef PFC_BACKENDS_INTERP_ZEROCOLLECTIVES_H
@@ -85,6 +91,11 @@ public:
   /// Stage \p Stage's shard of its flat parameter vector.
   std::pair<int64_t, int64_t> shard(int32_t Stage) const;
 
+  /// A flat vector of stage \p Stage's size that every reduce-scatter of
+  /// the stage sums over the copies as it sums the gradient (the rest of
+  /// it becoming NaN); null: none. It must outlive this.
+  void setCompanion(int32_t Stage, std::vector<T> *Flat);
+
   /// The collective of group \p Members (REDUCE_SCATTER or ALL_GATHER tasks
   /// of the copies of one stage, ascending ids).
   void reduceScatter(std::span<const TaskId> Members);
@@ -96,15 +107,19 @@ public:
   void beginStep();
   void afterTask(TaskId Id);
   void endStep();
+  /// Every copy gets every owner's shard of the parameters, every stage.
+  void gatherAll();
 
 private:
   void release(int32_t Stage);
+  void reduceScatterCompanions(std::span<const TaskId> Members);
   void gather(std::span<const int32_t> Stages);
 
   const Program &P;
   ZeroPlan Z;
   std::vector<ParamList<T>> Params; ///< per stage
   std::vector<int64_t> Size;        ///< per stage: flat elements
+  std::vector<std::vector<T> *> Companion; ///< per stage (setCompanion)
 };
 
 extern template class ZeroCollectives<float>;
