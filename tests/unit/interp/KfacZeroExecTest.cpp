@@ -114,17 +114,17 @@ double relDiff(const ParamList<double> &X, const ParamList<double> &Y) {
 }
 
 /// Worst loss and parameter differences of \p Z against \p R over
-/// \p Steps steps of the same micro-batches.
+/// \p Steps steps of the same micro-batches (batch seeds from 60 + \p First).
 struct Diffs {
   double Loss = 0, Params = 0;
 };
-Diffs compare(Run &Z, Run &R, int32_t Steps, bool CheckState = false) {
+Diffs compare(Run &Z, Run &R, int32_t Steps, bool CheckState = false, int32_t First = 0) {
   REQUIRE(Z.Plan.Options.microbatches() == R.Plan.Options.microbatches());
   Diffs D;
   auto Worse = [](double &Worst, double E) { Worst = E > Worst || std::isnan(E) ? E : Worst; };
   for (int32_t Step = 0; Step < Steps; ++Step) {
     const std::vector<Batch> Batches =
-        unevenBatches(kfacConfig(), Z.Plan.Options.microbatches(), 60 + Step);
+        unevenBatches(kfacConfig(), Z.Plan.Options.microbatches(), 60 + First + Step);
     llvm::Expected<StepResult> Rz = Z.Exec->runStep(Batches);
     REQUIRE_MESSAGE(static_cast<bool>(Rz), llvm::toString(Rz.takeError()));
     llvm::Expected<StepResult> Rr = R.Exec->runStep(Batches);
@@ -158,77 +158,79 @@ Diffs compare(Run &Z, Run &R, int32_t Steps, bool CheckState = false) {
   return D;
 }
 
-} // namespace
-
-TEST_CASE("interp: K-FAC plans with ZeRO 1/2/3 step like the plan without ZeRO (no KL clip)") {
+/// Calls \p Body(Name, Plan, Ref) for every schedule at ZeRO 1, 2 and 3:
+/// the expanded D = 2 K-FAC plan with ZeRO and the same plan without.
+template <typename Fn> void forEachZeroPlan(const char *Suffix, Fn &&Body) {
   for (const test::ScheduleCase &Sch : test::AllSchedules) {
     const Program Ref = expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, 0));
     for (int32_t Zero : {1, 2, 3}) {
-      const std::string Name = fmt::format("K-FAC {} ZeRO-{}", Sch.Name, Zero);
+      const std::string Name = fmt::format("K-FAC {} ZeRO-{}{}", Sch.Name, Zero, Suffix);
       INFO(Name);
-      const Program Plan = expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, Zero));
-      Run Z(Plan, true), R(Ref, true);
-      REQUIRE(Z.cycle() == 1);
-      REQUIRE(R.cycle() == 1);
-      const int32_t Steps = 3;
-      const Diffs D = compare(Z, R, Steps, /*CheckState=*/true);
-      noteError((Name + " loss").c_str(), D.Loss);
-      noteError((Name + " parameters").c_str(), D.Params);
-      CHECK(D.Loss < 1e-12);
-      CHECK(D.Params < 1e-12);
-      // The optimizers did precondition: the stages' K-FAC layers have
-      // inverses, and the update without them is far off.
-      for (const auto &O : Z.Opts) {
-        const auto *K = dynamic_cast<const KfacOptimizer<double> *>(O.get());
-        REQUIRE(K);
-        CHECK(K->sharded());
-        for (size_t I = 0; I < K->numLayers(); ++I)
-          CHECK(K->factors(I).HasInverse);
-      }
-      Run Skipped(Plan, false), R2(Ref, true);
-      const Diffs Off = compare(Skipped, R2, Steps);
-      noteError((Name + " parameters, PRECONDITION skipped").c_str(), Off.Params);
-      CHECK(Off.Params > 1e-4);
+      Body(Name, expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, Zero)), Ref);
     }
   }
+}
+
+} // namespace
+
+TEST_CASE("interp: K-FAC plans with ZeRO 1/2/3 step like the plan without ZeRO (no KL clip)") {
+  forEachZeroPlan("", [](const std::string &Name, const Program &Plan, const Program &Ref) {
+    Run Z(Plan, true), R(Ref, true);
+    REQUIRE(Z.cycle() == 1);
+    REQUIRE(R.cycle() == 1);
+    const int32_t Steps = 3;
+    const Diffs D = compare(Z, R, Steps, /*CheckState=*/true);
+    noteError((Name + " loss").c_str(), D.Loss);
+    noteError((Name + " parameters").c_str(), D.Params);
+    CHECK(D.Loss < 1e-12);
+    CHECK(D.Params < 1e-12);
+    // The optimizers did precondition: the stages' K-FAC layers have
+    // inverses, and the update without them is far off.
+    for (const auto &O : Z.Opts) {
+      const auto *K = dynamic_cast<const KfacOptimizer<double> *>(O.get());
+      REQUIRE(K);
+      CHECK(K->sharded());
+      for (size_t I = 0; I < K->numLayers(); ++I)
+        CHECK(K->factors(I).HasInverse);
+    }
+    Run Skipped(Plan, false), R2(Ref, true);
+    const Diffs Off = compare(Skipped, R2, Steps);
+    noteError((Name + " parameters, PRECONDITION skipped").c_str(), Off.Params);
+    CHECK(Off.Params > 1e-4);
+  });
 }
 
 TEST_CASE("interp: K-FAC plans with ZeRO 1/2/3 and the KL clip step like the plan without ZeRO") {
   KfacOptions Clip = testOptions();
   Clip.KlClip = 1e-3; // ν ≈ 0.28 here: the clip binds on every preconditioned step
-  for (const test::ScheduleCase &Sch : test::AllSchedules) {
-    const Program Ref = expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, 0));
-    for (int32_t Zero : {1, 2, 3}) {
-      const std::string Name = fmt::format("K-FAC {} ZeRO-{} with the KL clip", Sch.Name, Zero);
-      INFO(Name);
-      const Program Plan = expanded(compileKfacZeroPlan(Sch.Kind, Sch.N, Sch.V, 2, Zero));
-      Run Z(Plan, true, Clip), R(Ref, true, Clip);
-      REQUIRE(Z.cycle() == 1);
-      double MaxNu = 0, NuDiff = 0, Loss = 0, Params = 0;
-      for (int32_t Step = 0; Step < 3; ++Step) {
-        const Diffs D = compare(Z, R, 1, /*CheckState=*/true);
-        Loss = std::max(Loss, D.Loss), Params = std::max(Params, D.Params);
-        CHECK(D.Loss < 1e-12);
-        CHECK(D.Params < 1e-12);
-        if (Step == 0)
-          continue; // no inverse yet: ν = 1
-        for (int32_t S = 0; S < Plan.numStages(); ++S) {
-          const auto &K = dynamic_cast<const KfacOptimizer<double> &>(*Z.Opts[S]);
-          const auto &KR = dynamic_cast<const KfacOptimizer<double> &>(*R.Opts[0]);
-          MaxNu = std::max(MaxNu, K.lastClip());
-          NuDiff = std::max(NuDiff, std::abs(K.lastClip() - KR.lastClip()));
-        }
-      }
-      noteError((Name + " loss").c_str(), Loss);
-      noteError((Name + " parameters").c_str(), Params);
-      noteError((Name + " nu").c_str(), NuDiff);
-      CHECK(MaxNu < 0.5);
-      CHECK(NuDiff < 1e-12);
-      // Without the clip the same steps go elsewhere.
-      Run Unclipped(Plan, true), R2(Ref, true, Clip);
-      CHECK(compare(Unclipped, R2, 3).Params > 1e-4);
-    }
-  }
+  forEachZeroPlan(" with the KL clip",
+                  [&](const std::string &Name, const Program &Plan, const Program &Ref) {
+                    Run Z(Plan, true, Clip), R(Ref, true, Clip);
+                    REQUIRE(Z.cycle() == 1);
+                    double MaxNu = 0, NuDiff = 0, Loss = 0, Params = 0;
+                    for (int32_t Step = 0; Step < 3; ++Step) {
+                      const Diffs D = compare(Z, R, 1, /*CheckState=*/true, Step);
+                      Loss = std::max(Loss, D.Loss), Params = std::max(Params, D.Params);
+                      CHECK(D.Loss < 1e-12);
+                      CHECK(D.Params < 1e-12);
+                      if (Step == 0)
+                        continue; // no inverse yet: ν = 1
+                      for (int32_t S = 0; S < Plan.numStages(); ++S) {
+                        const auto &K = dynamic_cast<const KfacOptimizer<double> &>(*Z.Opts[S]);
+                        const auto &KR = dynamic_cast<const KfacOptimizer<double> &>(*R.Opts[0]);
+                        MaxNu = std::max(MaxNu, K.lastClip());
+                        NuDiff = std::max(NuDiff, std::abs(K.lastClip() - KR.lastClip()));
+                      }
+                    }
+                    noteError((Name + " loss").c_str(), Loss);
+                    noteError((Name + " parameters").c_str(), Params);
+                    noteError((Name + " nu").c_str(), NuDiff);
+                    CHECK(MaxNu < 0.5);
+                    CHECK(NuDiff < 1e-12);
+                    // Without the clip the same steps go elsewhere.
+                    Run Unclipped(Plan, true), R2(Ref, true, Clip);
+                    CHECK(compare(Unclipped, R2, 3).Params > 1e-4);
+                  });
 }
 
 TEST_CASE("interp: a K-FAC ZeRO-2 plan at D = 2 steps like the D = 1 plan") {
