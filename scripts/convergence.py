@@ -33,17 +33,20 @@ micro_batch_size, compiled into the plan) and --microbatches (pfc compile
 --microbatches) keep the plan's structure (1F1B, 2 stages); the plan's k
 is read back from pfc-run and printed. --grid small keeps the constant
 rate only (3 settings per optimizer instead of 9), and --sgd-lr, --adam-lr,
---kfac-lr, --kfac-kl-clip, --kfac-damping, --kfac-decay (comma-separated
-lists; the grid is their product with the schedules) re-centre the grids,
-e.g. for a larger batch.
+--adam-beta2 (AdamW's second-moment decay), --kfac-lr, --kfac-kl-clip,
+--kfac-damping, --kfac-decay (comma-separated lists; the grid is their
+product with the schedules) re-centre the grids, e.g. for a larger batch.
+--hidden, --blocks, --heads and --seq size the model (ffn: 4 x hidden);
+--teacher-steps gives the teacher task its own run length.
 
-  scripts/convergence.py [--build DIR] [--steps N] [--seeds 1,2] [--svg FILE]
+  scripts/convergence.py [--build DIR] [--steps N] [--teacher-steps N] [--seeds 1,2] [--svg FILE]
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
                          [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k,kfac-kw]
                          [--micro-batch-size 16] [--microbatches 4] [--grid full|small]
-                         [--sgd-lr 0.45,0.6,0.9] [--adam-lr 0.01,0.03,0.06]
+                         [--sgd-lr 0.45,0.6,0.9] [--adam-lr 0.01,0.03,0.06] [--adam-beta2 0.999]
                          [--kfac-lr 0.3] [--kfac-kl-clip 0.001,0.003,0.01]
                          [--kfac-damping 0.003] [--kfac-decay 0] [--jobs 2]
+                         [--hidden 32] [--blocks 4] [--heads 4] [--seq 32]
 """
 import argparse
 import csv
@@ -87,7 +90,8 @@ linear_layers_per_block: 6
 SCHEDULES = ("constant", "warmup", "cosine")
 SCHEDULE_TEXT = {"constant": "", "warmup": ", warm-up", "cosine": ", warm-up + cosine"}
 WARMUP_FRACTION = 0.1  # of the steps: the warm-up of "warmup" and "cosine"
-GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "kfac_lr": "0.3",
+GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "adam_beta2": "0.999",
+               "kfac_lr": "0.3",
                "kfac_kl_clip": "0.001,0.003,0.01", "kfac_damping": "0.003", "kfac_decay": "0"}
 OPTIMIZERS = ("sgd", "adam", "kfac-1", "kfac-k", "kfac-kw")
 
@@ -98,7 +102,8 @@ def make_grids(values, schedules):
             for damp in values["kfac_damping"] for kl in values["kfac_kl_clip"]
             for rho in values["kfac_decay"] for sched in schedules]
     return {"sgd": [(lr, sched) for lr in values["sgd_lr"] for sched in schedules],
-            "adam": [(lr, sched) for lr in values["adam_lr"] for sched in schedules],
+            "adam": [(lr, b2, sched) for lr in values["adam_lr"] for b2 in values["adam_beta2"]
+                     for sched in schedules],
             "kfac-1": kfac, "kfac-k": kfac, "kfac-kw": kfac}
 
 
@@ -120,6 +125,9 @@ def setting_text(setting):
     sched = SCHEDULE_TEXT[setting[-1]]
     if len(setting) == 2:
         return f"lr {setting[0]}{sched}"
+    if len(setting) == 3:  # AdamW: beta2 named only where it is not the default
+        beta2 = "" if setting[1] == 0.999 else f", β₂ {setting[1]}"
+        return f"lr {setting[0]}{beta2}{sched}"
     return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}, ρ {setting[3]}{sched}"
 
 
@@ -128,6 +136,8 @@ def train(pfc_run, plan, data, opt, setting, steps, seed, work):
     losses = os.path.join(work, f"{data}-{opt}-{'-'.join(map(str, setting))}-{seed}.csv")
     args = [pfc_run, plan, "--steps", str(steps), "--data", data, "--seed", str(seed),
             "--lr", str(lr), "--losses", losses]
+    if len(setting) == 3:
+        args += ["--adam-beta2", str(setting[1])]
     if len(setting) == 5:
         args += ["--kfac-damping", str(setting[1]), "--kfac-kl-clip", str(setting[2]),
                  "--kfac-decay", str(setting[3])]
@@ -148,6 +158,17 @@ def train(pfc_run, plan, data, opt, setting, steps, seed, work):
     curve = [float(r["loss"]) for r in rows]
     valid = re.search(r"valid loss=([0-9.]+)", out)
     return curve, float(valid.group(1)) if valid else None
+
+
+def model_text(args):
+    """MODEL with the sizes of the command line."""
+    sizes = {"num_layers": args.blocks, "hidden_size": args.hidden, "ffn_size": 4 * args.hidden,
+             "num_heads": args.heads, "seq_length": args.seq,
+             "micro_batch_size": args.micro_batch_size}
+    text = MODEL
+    for field, value in sizes.items():
+        text = re.sub(rf"^{field}: \d+$", f"{field}: {value}", text, flags=re.M)
+    return text
 
 
 def steps_to(curve, target, window):
@@ -239,6 +260,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build", help="build directory (default build)")
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--teacher-steps", type=int,
+                    help="steps on the teacher task (default: --steps)")
     ap.add_argument("--seeds", default="1", help="comma-separated seeds (median of steps)")
     ap.add_argument("--teacher-targets", default="1.3,1.2",
                     help="comma-separated target losses on the teacher task")
@@ -253,6 +276,11 @@ def main():
                     help="sequences per micro-batch, compiled into the plan (default 16)")
     ap.add_argument("--microbatches", type=int, default=4,
                     help="micro-batches a step, pfc compile --microbatches (default 4)")
+    ap.add_argument("--hidden", type=int, default=32,
+                    help="model hidden size (default 32; ffn is 4x)")
+    ap.add_argument("--blocks", type=int, default=4, help="Transformer blocks (default 4)")
+    ap.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
+    ap.add_argument("--seq", type=int, default=32, help="tokens per sequence (default 32)")
     ap.add_argument("--grid", choices=("full", "small"), default="full",
                     help="full: every setting at the 3 schedules; small: constant rate only")
     ap.add_argument("--schedules", help="comma-separated subset of " + ", ".join(SCHEDULES) +
@@ -268,12 +296,19 @@ def main():
         if not os.access(tool, os.X_OK):
             sys.exit(f"convergence.py: {tool} not found; build pfc and pfc-run or pass --build")
     seeds = [int(s) for s in args.seeds.split(",")]
+    steps_of = {"teacher": args.teacher_steps or args.steps, "corpus": args.steps}
+    if min(steps_of.values()) < 1:
+        sys.exit("convergence.py: --steps and --teacher-steps must be at least 1")
     unknown = set(args.optimizers.split(",")) - set(OPTIMIZERS)
     if unknown:
         sys.exit(f"convergence.py: unknown --optimizers {', '.join(sorted(unknown))}; "
                  f"valid: {', '.join(OPTIMIZERS)}")
     if args.micro_batch_size < 1 or args.microbatches < 1:
         sys.exit("convergence.py: --micro-batch-size and --microbatches must be at least 1")
+    if min(args.hidden, args.heads, args.seq) < 1 or args.blocks < 2 or \
+            args.hidden % args.heads:
+        sys.exit("convergence.py: --hidden, --heads and --seq must be positive, --blocks at "
+                 "least 2 (2 stages), and --heads must divide --hidden")
     values = {}
     for name in GRID_VALUES:
         try:
@@ -294,8 +329,7 @@ def main():
     work = tempfile.mkdtemp(prefix="pfc-convergence-")
     model = os.path.join(work, "model.textproto")
     with open(model, "w") as f:
-        f.write(MODEL.replace("micro_batch_size: 16",
-                              f"micro_batch_size: {args.micro_batch_size}"))
+        f.write(model_text(args))
     plan = os.path.join(work, "plan.pb")
     run([pfc, "compile", "--model", model, "--cluster", "p100-cluster", "--schedule", "1f1b",
          "--stages", "2", "--microbatches", str(args.microbatches), "--optimizer", "kfac",
@@ -312,7 +346,8 @@ def main():
                 for s in seeds]
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             done = dict(zip(jobs, pool.map(
-                lambda j: train(pfc_run, plan, data, j[0], j[1], args.steps, j[2], work), jobs)))
+                lambda j: train(pfc_run, plan, data, j[0], j[1], steps_of[data], j[2], work),
+                jobs)))
         for opt, grid in grids.items():
             results = []
             for setting in grid:
@@ -336,12 +371,15 @@ def main():
                                         COLOURS[opt], best[4]))
         panels.append((f"{data}: training loss of the tuned runs", targets[-1], best_curves))
 
+    teacher_text = "" if steps_of["teacher"] == args.steps else \
+        f" (teacher: {steps_of['teacher']})"
     warmup_text = "" if schedules == ("constant",) else \
-        f" (warm-up: {round(WARMUP_FRACTION * args.steps)} steps)"
-    print(f"pfc-run convergence: 4 blocks, hidden 32, 2 stages (1F1B), {args.microbatches} "
-          f"micro-batches of {args.micro_batch_size} x 32 tokens "
-          f"({args.microbatches * args.micro_batch_size * 32} tokens a step), fp32, "
-          f"{args.steps} steps, seeds {args.seeds}; plan's K-FAC "
+        f" (warm-up: {WARMUP_FRACTION:.0%} of the steps)"
+    print(f"pfc-run convergence: {args.blocks} blocks, hidden {args.hidden}, {args.heads} heads, "
+          f"2 stages (1F1B), {args.microbatches} "
+          f"micro-batches of {args.micro_batch_size} x {args.seq} tokens "
+          f"({args.microbatches * args.micro_batch_size * args.seq} tokens a step), fp32, "
+          f"{args.steps} steps{teacher_text}, seeds {args.seeds}; plan's K-FAC "
           f"refresh cycle k = {k}; schedules: {', '.join(schedules)}"
           f"{warmup_text}; target: mean loss of "
           f"{args.window} steps; "
@@ -352,7 +390,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for data, target, opt, setting, steps, final, valid in tuned:
         print(f"| {data} | {target} | {LABELS[opt].format(k=k)} | {setting_text(setting)} | "
-              f"{steps if steps else f'> {args.steps}'} | {loss_text(final)} | "
+              f"{steps if steps else f'> {steps_of[data]}'} | {loss_text(final)} | "
               f"{loss_text(valid)} |")
     print()
     print("K-FAC against the better tuned first-order method (fewer steps: negative):")
@@ -367,7 +405,8 @@ def main():
                 if first and best[opt]:
                     text = f"{best[opt]} vs {min(first)} steps, {100 * (best[opt] / min(first) - 1):+.0f}%"
                 else:
-                    text = f"{best[opt] or '> ' + str(args.steps)} vs {min(first) if first else '> ' + str(args.steps)} steps"
+                    most = '> ' + str(steps_of[data])
+                    text = f"{best[opt] or most} vs {min(first) if first else most} steps"
                 print(f"- {data} to {target}: {LABELS[opt].format(k=k)}: {text}")
     print()
     print("Every run (steps to each target):")
@@ -375,7 +414,7 @@ def main():
     print("| data | optimizer | setting | steps to targets | final loss | valid loss |")
     print("|---|---|---|---|---|---|")
     for data, opt, setting, steps, final, valid in every:
-        hits = ", ".join(str(h) if h else f"> {args.steps}" for h in steps)
+        hits = ", ".join(str(h) if h else f"> {steps_of[data]}" for h in steps)
         print(f"| {data} | {LABELS[opt].format(k=k)} | {setting_text(setting)} | {hits} | "
               f"{loss_text(final)} | {loss_text(valid)} |")
     if args.svg:
