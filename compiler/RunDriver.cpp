@@ -133,6 +133,14 @@ cl::opt<double> LrMinRatioOpt("lr-min-ratio",
                               cl::desc("the last step's rate over --lr, in [0, 1], for "
                                        "--lr-schedule cosine or linear (default 0)"),
                               cl::init(0), cl::cat(Category));
+cl::opt<double> MomentumOpt("momentum",
+                            cl::desc("momentum of SGD and of K-FAC's update, in [0, 1) "
+                                     "(default 0.9)"),
+                            cl::init(0.9), cl::cat(Category));
+cl::opt<double> AdamBeta1Opt("adam-beta1",
+                             cl::desc("AdamW's first-moment decay beta1, in [0, 1) "
+                                      "(default 0.9)"),
+                             cl::init(0.9), cl::cat(Category));
 cl::opt<double> AdamBeta2Opt("adam-beta2",
                              cl::desc("AdamW's second-moment decay beta2, in [0, 1) "
                                       "(default 0.999)"),
@@ -159,6 +167,7 @@ cl::opt<bool> KfacEmbeddingOpt(
 KfacOptions kfacOptions() {
   KfacOptions O;
   O.Sgd.Lr = LrOpt > 0 ? LrOpt : 0.1;
+  O.Sgd.Momentum = MomentumOpt;
   O.Damping = DampingOpt;
   O.KlClip = KlClipOpt; // 0: no clip (klClipFactor)
   O.Decay = DecayOpt;
@@ -215,9 +224,13 @@ llvm::Expected<Setup> prepare() {
   if (!(DampingOpt > 0) || !std::isfinite(DampingOpt))
     return userError("pfc-run: error: --kfac-damping must be a positive number (got {})",
                      DampingOpt.getValue());
-  if (!(AdamBeta2Opt >= 0 && AdamBeta2Opt < 1))
-    return userError("pfc-run: error: --adam-beta2 must be in [0, 1) (got {})",
-                     AdamBeta2Opt.getValue());
+  if (!(MomentumOpt >= 0 && MomentumOpt < 1))
+    return userError("pfc-run: error: --momentum must be in [0, 1) (got {})",
+                     MomentumOpt.getValue());
+  for (const cl::opt<double> *Beta : {&AdamBeta1Opt, &AdamBeta2Opt})
+    if (!(*Beta >= 0 && *Beta < 1))
+      return userError("pfc-run: error: --{} must be in [0, 1) (got {})", Beta->ArgStr,
+                       Beta->getValue());
   if (!(DecayOpt >= 0 && DecayOpt < 1))
     return userError("pfc-run: error: --kfac-decay must be in [0, 1) (got {})",
                      DecayOpt.getValue());
@@ -264,8 +277,11 @@ llvm::Expected<Setup> prepare() {
   if (LayersOpt > 0)
     if (llvm::Error E = scaleStages(S.Plan, LayersOpt))
       return E;
-  if (AdamBeta2Opt.getNumOccurrences() && S.Opt != OptKind::Adam)
-    return userError("pfc-run: error: --adam-beta2 needs --optimizer adam");
+  if (MomentumOpt.getNumOccurrences() && S.Opt == OptKind::Adam)
+    return userError("pfc-run: error: --momentum is for sgd and kfac (AdamW's is --adam-beta1)");
+  for (const cl::opt<double> *Beta : {&AdamBeta1Opt, &AdamBeta2Opt})
+    if (Beta->getNumOccurrences() && S.Opt != OptKind::Adam)
+      return userError("pfc-run: error: --{} needs --optimizer adam", Beta->ArgStr);
   if (KfacEmbeddingOpt && S.Opt != OptKind::Kfac)
     return userError("pfc-run: error: --kfac-embedding needs K-FAC (a K-FAC plan, --optimizer "
                      "kfac)");
@@ -346,11 +362,12 @@ template <typename T> llvm::Error train(Setup &S) {
     if (S.Opt == OptKind::Adam) {
       AdamOptions O;
       O.Lr = LrOpt > 0 ? LrOpt : 3e-3;
-      O.Beta2 = AdamBeta2Opt;
+      O.Beta1 = AdamBeta1Opt, O.Beta2 = AdamBeta2Opt;
       Opts.push_back(createAdamW(Params, O));
     } else if (S.Opt == OptKind::Sgd) {
       SgdOptions O;
       O.Lr = LrOpt > 0 ? LrOpt : 0.1;
+      O.Momentum = MomentumOpt;
       Opts.push_back(createSgd(Params, O));
     } else {
       const KfacOptions O = kfacOptions();
@@ -375,8 +392,9 @@ template <typename T> llvm::Error train(Setup &S) {
                   : S.Opt == OptKind::Kfac ? cuda::TrainerOptions::Kfac
                                            : cuda::TrainerOptions::Sgd;
     O.SgdOpts.Lr = LrOpt > 0 ? LrOpt : 0.1;
+    O.SgdOpts.Momentum = MomentumOpt;
     O.AdamOpts.Lr = LrOpt > 0 ? LrOpt : 3e-3;
-    O.AdamOpts.Beta2 = AdamBeta2Opt;
+    O.AdamOpts.Beta1 = AdamBeta1Opt, O.AdamOpts.Beta2 = AdamBeta2Opt;
     O.KfacOpts = kfacOptions();
     O.KfacWarmup = WarmupOpt;
     auto G = cuda::Trainer<T>::create(P, Replicas, O);

@@ -33,8 +33,9 @@ micro_batch_size, compiled into the plan) and --microbatches (pfc compile
 --microbatches) keep the plan's structure (1F1B, 2 stages); the plan's k
 is read back from pfc-run and printed. --grid small keeps the constant
 rate only (3 settings per optimizer instead of 9), and --sgd-lr, --adam-lr,
---adam-beta2 (AdamW's second-moment decay), --kfac-lr, --kfac-kl-clip,
---kfac-damping, --kfac-decay (comma-separated lists; the grid is their
+--adam-beta1, --adam-beta2 (AdamW's moment decays), --kfac-lr,
+--kfac-kl-clip, --kfac-damping, --kfac-decay, --kfac-momentum (the update's
+momentum, pfc-run --momentum) (comma-separated lists; the grid is their
 product with the schedules) re-centre the grids, e.g. for a larger batch.
 --hidden, --blocks, --heads and --seq size the model (ffn: 4 x hidden);
 --teacher-steps gives the teacher task its own run length.
@@ -43,7 +44,8 @@ product with the schedules) re-centre the grids, e.g. for a larger batch.
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
                          [--data teacher,corpus] [--optimizers sgd,adam,kfac-1,kfac-k,kfac-kw]
                          [--micro-batch-size 16] [--microbatches 4] [--grid full|small]
-                         [--sgd-lr 0.45,0.6,0.9] [--adam-lr 0.01,0.03,0.06] [--adam-beta2 0.999]
+                         [--sgd-lr 0.45,0.6,0.9] [--adam-lr 0.01,0.03,0.06]
+                         [--adam-beta1 0.9] [--adam-beta2 0.999] [--kfac-momentum 0.9]
                          [--kfac-lr 0.3] [--kfac-kl-clip 0.001,0.003,0.01]
                          [--kfac-damping 0.003] [--kfac-decay 0] [--jobs 2]
                          [--hidden 32] [--blocks 4] [--heads 4] [--seq 32]
@@ -90,19 +92,21 @@ linear_layers_per_block: 6
 SCHEDULES = ("constant", "warmup", "cosine")
 SCHEDULE_TEXT = {"constant": "", "warmup": ", warm-up", "cosine": ", warm-up + cosine"}
 WARMUP_FRACTION = 0.1  # of the steps: the warm-up of "warmup" and "cosine"
-GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "adam_beta2": "0.999",
-               "kfac_lr": "0.3",
+GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "adam_beta1": "0.9",
+               "adam_beta2": "0.999", "kfac_lr": "0.3", "kfac_momentum": "0.9",
                "kfac_kl_clip": "0.001,0.003,0.01", "kfac_damping": "0.003", "kfac_decay": "0"}
 OPTIMIZERS = ("sgd", "adam", "kfac-1", "kfac-k", "kfac-kw")
 
 
 def make_grids(values, schedules):
     """Every optimizer's settings: the product of its value lists and the schedules."""
-    kfac = [(lr, damp, kl, rho, sched) for lr in values["kfac_lr"]
+    kfac = [(lr, damp, kl, rho, mom, sched) for lr in values["kfac_lr"]
             for damp in values["kfac_damping"] for kl in values["kfac_kl_clip"]
-            for rho in values["kfac_decay"] for sched in schedules]
+            for rho in values["kfac_decay"] for mom in values["kfac_momentum"]
+            for sched in schedules]
     return {"sgd": [(lr, sched) for lr in values["sgd_lr"] for sched in schedules],
-            "adam": [(lr, b2, sched) for lr in values["adam_lr"] for b2 in values["adam_beta2"]
+            "adam": [(lr, b1, b2, sched) for lr in values["adam_lr"]
+                     for b1 in values["adam_beta1"] for b2 in values["adam_beta2"]
                      for sched in schedules],
             "kfac-1": kfac, "kfac-k": kfac, "kfac-kw": kfac}
 
@@ -125,10 +129,12 @@ def setting_text(setting):
     sched = SCHEDULE_TEXT[setting[-1]]
     if len(setting) == 2:
         return f"lr {setting[0]}{sched}"
-    if len(setting) == 3:  # AdamW: beta2 named only where it is not the default
-        beta2 = "" if setting[1] == 0.999 else f", β₂ {setting[1]}"
-        return f"lr {setting[0]}{beta2}{sched}"
-    return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}, ρ {setting[3]}{sched}"
+    if len(setting) == 4:  # AdamW: the betas named only where they are not the defaults
+        beta1 = "" if setting[1] == 0.9 else f", β₁ {setting[1]}"
+        beta2 = "" if setting[2] == 0.999 else f", β₂ {setting[2]}"
+        return f"lr {setting[0]}{beta1}{beta2}{sched}"
+    mom = "" if setting[4] == 0.9 else f", μ {setting[4]}"  # K-FAC's momentum
+    return f"lr {setting[0]}, λ {setting[1]}, κ {setting[2]}, ρ {setting[3]}{mom}{sched}"
 
 
 def train(pfc_run, plan, data, opt, setting, steps, seed, work):
@@ -136,11 +142,11 @@ def train(pfc_run, plan, data, opt, setting, steps, seed, work):
     losses = os.path.join(work, f"{data}-{opt}-{'-'.join(map(str, setting))}-{seed}.csv")
     args = [pfc_run, plan, "--steps", str(steps), "--data", data, "--seed", str(seed),
             "--lr", str(lr), "--losses", losses]
-    if len(setting) == 3:
-        args += ["--adam-beta2", str(setting[1])]
-    if len(setting) == 5:
+    if len(setting) == 4:
+        args += ["--adam-beta1", str(setting[1]), "--adam-beta2", str(setting[2])]
+    if len(setting) == 6:
         args += ["--kfac-damping", str(setting[1]), "--kfac-kl-clip", str(setting[2]),
-                 "--kfac-decay", str(setting[3])]
+                 "--kfac-decay", str(setting[3]), "--momentum", str(setting[4])]
     if setting[-1] != "constant":
         args += ["--lr-schedule", "cosine" if setting[-1] == "cosine" else "constant",
                  "--warmup-steps", str(round(WARMUP_FRACTION * steps))]
