@@ -4,14 +4,14 @@
 // CPU executor following the plan's streams (backends/interp), at the
 // learning rate of --lr-schedule (LrSchedule.h) set on every stage's
 // optimizer before each step. Prints one line per step ("step N loss=...
-// tokens/s=... ms=...", then " lr=..." with a schedule), then the measured
-// step time next to the plan's prediction; writes the losses CSV, the loss
-// plot, the measured profile and the machine as a cluster (CpuCluster.h)
-// when asked, each only on success. Exit codes as in Diagnostics.h.
-// --backend cuda trains on the GPU through
-// backends/interp/cuda (the trained parameters come back to the CPU replicas
-// for validation); it exits with ExitNoDevice (3) in a
-// build without CUDA, on a machine without a GPU and on a CUDA failure.
+// tokens/s=... ms=...", then " lr=..." with a schedule and " kl-clip=ν"
+// with K-FAC), then the measured step time next to the plan's prediction;
+// writes the losses CSV, the loss plot, the measured profile and the
+// machine as a cluster (CpuCluster.h) when asked, each only on success.
+// Exit codes as in Diagnostics.h. --backend cuda trains on the GPU through
+// backends/interp/cuda (the trained parameters come back to the CPU
+// replicas for validation); it exits with ExitNoDevice (3) in a build
+// without CUDA, on a machine without a GPU and on a CUDA failure.
 //
 //===----------------------------------------------------------------------===//
 #include "RunDriver.h"
@@ -191,6 +191,7 @@ template <typename T> struct GpuTrainer {
   llvm::Expected<StepResult> runStep(std::span<const Batch>) { return StepResult(); }
   llvm::Error download(const std::vector<Model<T> *> &) { return llvm::Error::success(); }
   void setLearningRate(double) {}
+  double klClip() const { return 1; }
 };
 #endif
 
@@ -460,9 +461,15 @@ template <typename T> llvm::Error train(Setup &S) {
     Train.Points.emplace_back(Step + 1, R->Loss);
     if (Step >= FirstSteady)
       Measured.push_back(R->TaskMs);
-    llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}{}\n", Step + 1,
+    // K-FAC: the step's KL-clip factor ν (every stage steps with the same).
+    std::string Clip;
+    if (S.Opt == OptKind::Kfac)
+      Clip = fmt::format(" kl-clip={:.4g}",
+                         Gpu ? Gpu->klClip()
+                             : static_cast<const KfacOptimizer<T> &>(*Opts.front()).lastClip());
+    llvm::outs() << fmt::format("step {} loss={:.6f} tokens/s={:.0f} ms={:.2f}{}{}\n", Step + 1,
                                 R->Loss, TokensPerS.back(), R->StepMs,
-                                Scheduled ? fmt::format(" lr={:.6g}", Lr) : "");
+                                Scheduled ? fmt::format(" lr={:.6g}", Lr) : "", Clip);
     if (!std::isfinite(R->Loss) && !Diverged) {
       Diverged = true; // said once; the run goes on, as asked
       llvm::outs().flush();

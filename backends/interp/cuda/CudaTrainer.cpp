@@ -53,6 +53,12 @@ llvm::Error Trainer<T>::download(const std::vector<interp::Model<T> *> &CpuRepli
   return takeCudaError();
 }
 
+template <typename T> double Trainer<T>::klClip() const {
+  const auto *K =
+      Opts.empty() ? nullptr : dynamic_cast<const KfacOptimizer<T> *>(Opts.front().get());
+  return K ? K->lastClip() : 1;
+}
+
 template class Trainer<float>;
 template class Trainer<double>;
 

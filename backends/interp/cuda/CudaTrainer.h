@@ -39,6 +39,9 @@ public:
     for (const std::unique_ptr<Optimizer<T>> &O : Opts)
       O->setLearningRate(Lr);
   }
+  /// K-FAC: the KL-clip factor ν of the last step (the same on every stage);
+  /// 1 for the other optimizers.
+  double klClip() const;
   /// Copies the GPU parameters and gradients into \p CpuReplicas.
   llvm::Error download(const std::vector<interp::Model<T> *> &CpuReplicas);
 
