@@ -19,10 +19,11 @@ The learning-rate schedule is part of every optimizer's grid: constant;
 a linear warm-up over the first 10% of the steps, then constant
 (--warmup-steps); or the same warm-up, then a cosine down to 0 at the last
 step (--lr-schedule cosine). Every optimizer trains on the same batches from
-the same seeds. Steps to target:
-the first step at
-which the mean training loss of the last --window steps is at or below the
-target; each target (two per task, the second late in training) has its own
+the same seeds. Steps to target: the first step at which the mean training
+loss of the --window steps centred on it is at or below the target (or,
+with --window-align trailing, of the last --window steps, which lags the
+loss by (window - 1) / 2 steps for every optimizer alike and so shrinks the
+gaps at early targets; the tuned table gives that count too); each target (two per task, the second late in training) has its own
 tuned setting per optimizer. Prints a markdown table of the tuned runs and
 one of every run, and writes a loss plot of the tuned runs (SVG, one panel
 per task). Several seeds: the steps are the median (a setting counts only if
@@ -38,7 +39,10 @@ rate only (3 settings per optimizer instead of 9), and --sgd-lr, --adam-lr,
 momentum, pfc-run --momentum) (comma-separated lists; the grid is their
 product with the schedules) re-centre the grids, e.g. for a larger batch.
 --hidden, --blocks, --heads and --seq size the model (ffn: 4 x hidden);
---teacher-steps gives the teacher task its own run length.
+--teacher-steps gives the teacher task its own run length. --schedules
+picks the schedules (a subset of constant, warmup, cosine) and
+--kfac-schedules K-FAC's own. --keep DIR keeps every run's losses CSV (in a
+new directory under DIR, named at the end) for a later look.
 
   scripts/convergence.py [--build DIR] [--steps N] [--teacher-steps N] [--seeds 1,2] [--svg FILE]
                          [--teacher-targets 1.3,1.2] [--corpus-targets 2.8,2.6,2.45]
@@ -49,6 +53,8 @@ product with the schedules) re-centre the grids, e.g. for a larger batch.
                          [--kfac-lr 0.3] [--kfac-kl-clip 0.001,0.003,0.01]
                          [--kfac-damping 0.003] [--kfac-decay 0] [--jobs 2]
                          [--hidden 32] [--blocks 4] [--heads 4] [--seq 32]
+                         [--schedules LIST] [--kfac-schedules LIST] [--keep DIR]
+                         [--window 5] [--window-align centred|trailing]
 """
 import argparse
 import csv
@@ -98,12 +104,13 @@ GRID_VALUES = {"sgd_lr": "0.45,0.6,0.9", "adam_lr": "0.01,0.03,0.06", "adam_beta
 OPTIMIZERS = ("sgd", "adam", "kfac-1", "kfac-k", "kfac-kw")
 
 
-def make_grids(values, schedules):
-    """Every optimizer's settings: the product of its value lists and the schedules."""
+def make_grids(values, schedules, kfac_schedules):
+    """Every optimizer's settings: the product of its value lists and the
+    schedules (K-FAC's: kfac_schedules)."""
     kfac = [(lr, damp, kl, rho, mom, sched) for lr in values["kfac_lr"]
             for damp in values["kfac_damping"] for kl in values["kfac_kl_clip"]
             for rho in values["kfac_decay"] for mom in values["kfac_momentum"]
-            for sched in schedules]
+            for sched in kfac_schedules]
     return {"sgd": [(lr, sched) for lr in values["sgd_lr"] for sched in schedules],
             "adam": [(lr, b1, b2, sched) for lr in values["adam_lr"]
                      for b1 in values["adam_beta1"] for b2 in values["adam_beta2"]
@@ -177,9 +184,12 @@ def model_text(args):
     return text
 
 
-def steps_to(curve, target, window):
+def steps_to(curve, target, window, centred):
+    """The first step (1-based) whose mean loss over window steps -- centred
+    on it, or the last window steps -- is at or below target; None if none."""
+    before = window // 2 if centred else window - 1
     for i in range(len(curve)):
-        part = curve[max(0, i - window + 1):i + 1]
+        part = curve[max(0, i - before):i - before + window]
         if len(part) == window and sum(part) / window <= target:
             return i + 1
     return None
@@ -274,6 +284,10 @@ def main():
     ap.add_argument("--corpus-targets", default="2.8,2.6,2.45",
                     help="comma-separated target losses on the corpus")
     ap.add_argument("--window", type=int, default=5, help="steps averaged for the target test")
+    ap.add_argument("--window-align", choices=("centred", "trailing"), default="centred",
+                    help="the steps averaged: centred on the step (default; --window odd) "
+                         "or the last --window steps")
+    ap.add_argument("--keep", help="keep every run's losses CSV in this directory")
     ap.add_argument("--svg", help="write the loss plot of the tuned runs here")
     ap.add_argument("--data", default="teacher,corpus")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
@@ -289,6 +303,7 @@ def main():
     ap.add_argument("--seq", type=int, default=32, help="tokens per sequence (default 32)")
     ap.add_argument("--grid", choices=("full", "small"), default="full",
                     help="full: every setting at the 3 schedules; small: constant rate only")
+    ap.add_argument("--kfac-schedules", help="K-FAC's schedules (default: --schedules)")
     ap.add_argument("--schedules", help="comma-separated subset of " + ", ".join(SCHEDULES) +
                     " (default: by --grid)")
     for name, default in GRID_VALUES.items():
@@ -322,17 +337,29 @@ def main():
         except ValueError:
             sys.exit(f"convergence.py: --{name.replace('_', '-')} wants comma-separated "
                      f"numbers, got '{getattr(args, name)}'")
-    schedules = SCHEDULES if args.grid == "full" else ("constant",)
-    if args.schedules:
-        schedules = tuple(args.schedules.split(","))
-        if set(schedules) - set(SCHEDULES):
-            sys.exit(f"convergence.py: unknown --schedules "
-                     f"{', '.join(sorted(set(schedules) - set(SCHEDULES)))}; "
+    if args.window < 1 or (args.window_align == "centred" and args.window % 2 == 0):
+        sys.exit("convergence.py: --window must be at least 1, and odd with --window-align "
+                 "centred")
+    def schedule_list(name, default):
+        if not getattr(args, name):
+            return default
+        chosen = tuple(getattr(args, name).split(","))
+        if set(chosen) - set(SCHEDULES):
+            sys.exit(f"convergence.py: unknown --{name.replace('_', '-')} "
+                     f"{', '.join(sorted(set(chosen) - set(SCHEDULES)))}; "
                      f"valid: {', '.join(SCHEDULES)}")
-    grids = {opt: grid for opt, grid in make_grids(values, schedules).items()
+        return chosen
+
+    schedules = schedule_list("schedules",
+                              SCHEDULES if args.grid == "full" else ("constant",))
+    kfac_schedules = schedule_list("kfac_schedules", schedules)
+    grids = {opt: grid for opt, grid in make_grids(values, schedules, kfac_schedules).items()
              if opt in args.optimizers.split(",")}
+    centred = args.window_align == "centred"
     started = time.monotonic()
-    work = tempfile.mkdtemp(prefix="pfc-convergence-")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="pfc-convergence-", dir=args.keep)
     model = os.path.join(work, "model.textproto")
     with open(model, "w") as f:
         f.write(model_text(args))
@@ -344,6 +371,7 @@ def main():
                   run([pfc_run, plan, "--steps", "1", "--data", "teacher"])).group(1)
 
     tuned, every, panels = [], [], []
+    trailing = {}  # (optimizer, setting) -> steps per target, trailing window
     for data in args.data.split(","):
         targets = [float(t) for t in
                    (args.teacher_targets if data == "teacher" else args.corpus_targets).split(",")]
@@ -360,8 +388,12 @@ def main():
                 runs = [done[(opt, setting, s)] for s in seeds]
                 steps = []
                 for target in targets:
-                    hits = [steps_to(c, target, args.window) for c, _ in runs]
+                    hits = [steps_to(c, target, args.window, centred) for c, _ in runs]
                     steps.append(statistics.median(hits) if None not in hits else None)
+                    if centred:  # the trailing window's count, for the tuned table
+                        lag = [steps_to(c, target, args.window, False) for c, _ in runs]
+                        trailing.setdefault((data, opt, setting), []).append(
+                            statistics.median(lag) if None not in lag else None)
                 final = statistics.median(tail_mean(c, args.window) for c, _ in runs)
                 valids = [v for _, v in runs if v is not None]
                 valid = statistics.median(valids) if valids else None
@@ -371,7 +403,8 @@ def main():
                       f"final {loss_text(final)}", file=sys.stderr)
             for i, target in enumerate(targets):
                 best = min(results, key=lambda r: (r[1][i] is None, r[1][i] or 0, r[2]))
-                tuned.append((data, target, opt, best[0], best[1][i], best[2], best[3]))
+                lag = trailing[(data, opt, best[0])][i] if centred else None
+                tuned.append((data, target, opt, best[0], best[1][i], best[2], best[3], lag))
                 if i == len(targets) - 1:
                     best_curves.append((f"{LABELS[opt].format(k=k)}, {setting_text(best[0])}",
                                         COLOURS[opt], best[4]))
@@ -388,22 +421,24 @@ def main():
           f"{args.steps} steps{teacher_text}, seeds {args.seeds}; plan's K-FAC "
           f"refresh cycle k = {k}; schedules: {', '.join(schedules)}"
           f"{warmup_text}; target: mean loss of "
-          f"{args.window} steps; "
+          f"{args.window} steps{' centred on the step' if centred else ''}; "
           f"{time.monotonic() - started:.0f} s with {args.jobs} jobs")
     print()
-    print("| data | target | optimizer | tuned setting | steps to target | final loss | "
-          "valid loss |")
-    print("|---|---|---|---|---|---|---|")
-    for data, target, opt, setting, steps, final, valid in tuned:
+    lag_head = f" trailing {args.window}-step mean |" if centred else ""
+    print("| data | target | optimizer | tuned setting | steps to target |" + lag_head +
+          " final loss | valid loss |")
+    print("|---|---|---|---|---|" + ("---|" if centred else "") + "---|---|")
+    for data, target, opt, setting, steps, final, valid, lag in tuned:
+        most = f"> {steps_of[data]}"
+        lag_text = f" {lag or most} |" if centred else ""
         print(f"| {data} | {target} | {LABELS[opt].format(k=k)} | {setting_text(setting)} | "
-              f"{steps if steps else f'> {steps_of[data]}'} | {loss_text(final)} | "
-              f"{loss_text(valid)} |")
+              f"{steps or most} |{lag_text} {loss_text(final)} | {loss_text(valid)} |")
     print()
     print("K-FAC against the better tuned first-order method (fewer steps: negative):")
     print()
     for data in args.data.split(","):
         for target in sorted({t for d, t, *_ in tuned if d == data}, reverse=True):
-            best = {opt: steps for d, t, opt, _, steps, _, _ in tuned if d == data and t == target}
+            best = {opt: steps for d, t, opt, _, steps, *_ in tuned if d == data and t == target}
             first = [v for v in (best.get("sgd"), best.get("adam")) if v]
             for opt in ("kfac-1", "kfac-k", "kfac-kw"):
                 if opt not in best:
@@ -425,6 +460,9 @@ def main():
               f"{loss_text(final)} | {loss_text(valid)} |")
     if args.svg:
         svg_plot(panels, args.svg)
+    if args.keep:
+        print(f"\nThe runs' losses: {work}")
+        return
     for f in os.listdir(work):
         os.remove(os.path.join(work, f))
     os.rmdir(work)
