@@ -23,8 +23,9 @@ the same seeds. Steps to target: the first step at which the mean training
 loss of the --window steps centred on it is at or below the target (or,
 with --window-align trailing, of the last --window steps, which lags the
 loss by (window - 1) / 2 steps for every optimizer alike and so shrinks the
-gaps at early targets; the tuned table gives that count too); each target (two per task, the second late in training) has its own
-tuned setting per optimizer. Prints a markdown table of the tuned runs and
+gaps at early targets; the tuned table gives that count too); each target
+(two per task, the second late in training) has its own tuned setting per
+optimizer. Prints a markdown table of the tuned runs and
 one of every run, and writes a loss plot of the tuned runs (SVG, one panel
 per task). Several seeds: the steps are the median (a setting counts only if
 every seed reaches the target). --jobs runs that many pfc-run at once.
@@ -193,6 +194,12 @@ def steps_to(curve, target, window, centred):
         if len(part) == window and sum(part) / window <= target:
             return i + 1
     return None
+
+
+def median_steps(curves, target, window, centred):
+    """steps_to's median over curves (seeds); None unless every one reaches target."""
+    hits = [steps_to(c, target, window, centred) for c in curves]
+    return statistics.median(hits) if None not in hits else None
 
 
 def tail_mean(curve, window):
@@ -371,7 +378,6 @@ def main():
                   run([pfc_run, plan, "--steps", "1", "--data", "teacher"])).group(1)
 
     tuned, every, panels = [], [], []
-    trailing = {}  # (optimizer, setting) -> steps per target, trailing window
     for data in args.data.split(","):
         targets = [float(t) for t in
                    (args.teacher_targets if data == "teacher" else args.corpus_targets).split(",")]
@@ -386,25 +392,22 @@ def main():
             results = []
             for setting in grid:
                 runs = [done[(opt, setting, s)] for s in seeds]
-                steps = []
-                for target in targets:
-                    hits = [steps_to(c, target, args.window, centred) for c, _ in runs]
-                    steps.append(statistics.median(hits) if None not in hits else None)
-                    if centred:  # the trailing window's count, for the tuned table
-                        lag = [steps_to(c, target, args.window, False) for c, _ in runs]
-                        trailing.setdefault((data, opt, setting), []).append(
-                            statistics.median(lag) if None not in lag else None)
+                curves = [c for c, _ in runs]
+                steps = [median_steps(curves, t, args.window, centred) for t in targets]
+                # The trailing window's count too, for the tuned table.
+                lags = [median_steps(curves, t, args.window, False) if centred else None
+                        for t in targets]
                 final = statistics.median(tail_mean(c, args.window) for c, _ in runs)
                 valids = [v for _, v in runs if v is not None]
                 valid = statistics.median(valids) if valids else None
-                results.append((setting, steps, final, valid, runs[0][0]))
+                results.append((setting, steps, final, valid, runs[0][0], lags))
                 every.append((data, opt, setting, steps, final, valid))
                 print(f"  {data} {opt} {setting_text(setting)}: steps to {targets} {steps}, "
                       f"final {loss_text(final)}", file=sys.stderr)
             for i, target in enumerate(targets):
                 best = min(results, key=lambda r: (r[1][i] is None, r[1][i] or 0, r[2]))
-                lag = trailing[(data, opt, best[0])][i] if centred else None
-                tuned.append((data, target, opt, best[0], best[1][i], best[2], best[3], lag))
+                tuned.append((data, target, opt, best[0], best[1][i], best[2], best[3],
+                              best[5][i]))
                 if i == len(targets) - 1:
                     best_curves.append((f"{LABELS[opt].format(k=k)}, {setting_text(best[0])}",
                                         COLOURS[opt], best[4]))
